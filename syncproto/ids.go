@@ -1,0 +1,122 @@
+package syncproto
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// RecordID names a record. It is 128 random bits and is never reused.
+type RecordID [16]byte
+
+// NewRecordID returns a fresh random record ID.
+func NewRecordID() RecordID {
+	var id RecordID
+	if _, err := rand.Read(id[:]); err != nil {
+		panic("bug: crypto/rand failed: " + err.Error())
+	}
+	return id
+}
+
+// String is the record ID as 32 lowercase hex digits.
+func (r RecordID) String() string { return hex.EncodeToString(r[:]) }
+
+// Short is the first 8 hex digits, for listings.
+func (r RecordID) Short() string { return r.String()[:8] }
+
+// IsZero reports whether r is the zero ID, which is never a valid record.
+func (r RecordID) IsZero() bool { return r == RecordID{} }
+
+// ParseRecordID parses the 32-hex-digit form of a record ID.
+func ParseRecordID(s string) (RecordID, error) {
+	var r RecordID
+	b, err := hex.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(b) != len(r) {
+		return r, fmt.Errorf("%q is not a record ID (want 32 hex digits)", s)
+	}
+	copy(r[:], b)
+	return r, nil
+}
+
+// DeviceID is a device's ed25519 public key. It names the author of entries.
+type DeviceID [ed25519.PublicKeySize]byte
+
+var devEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+const devicePrefix = "dev:"
+
+// String is the text form of a device ID: "dev:" and lowercase base32.
+func (d DeviceID) String() string {
+	return devicePrefix + strings.ToLower(devEncoding.EncodeToString(d[:]))
+}
+
+// Short is a short form for listings: "dev:" and the first 8 characters.
+func (d DeviceID) Short() string { return d.String()[:len(devicePrefix)+8] }
+
+// Equal compares in constant time.
+func (d DeviceID) Equal(o DeviceID) bool { return subtle.ConstantTimeCompare(d[:], o[:]) == 1 }
+
+// PublicKey returns d as an ed25519 public key.
+func (d DeviceID) PublicKey() ed25519.PublicKey { return ed25519.PublicKey(d[:]) }
+
+// ParseDeviceID parses the text form made by String.
+func ParseDeviceID(s string) (DeviceID, error) {
+	var d DeviceID
+	rest, ok := strings.CutPrefix(s, devicePrefix)
+	if !ok {
+		return d, fmt.Errorf("%q is not a device ID (want %q and base32)", s, devicePrefix)
+	}
+	b, err := devEncoding.DecodeString(strings.ToUpper(rest))
+	if err != nil || len(b) != len(d) {
+		return d, fmt.Errorf("%q is not a device ID (bad base32 or length)", s)
+	}
+	copy(d[:], b)
+	return d, nil
+}
+
+// EntryHash is the SHA-256 of an entry's canonical, unsigned encoding. It is
+// the entry's ID.
+type EntryHash [32]byte
+
+// String is the hash as 64 lowercase hex digits.
+func (h EntryHash) String() string { return hex.EncodeToString(h[:]) }
+
+// Short is the first 12 hex digits, for listings.
+func (h EntryHash) Short() string { return h.String()[:12] }
+
+// ParseEntryHash parses the 64-hex-digit form.
+func ParseEntryHash(s string) (EntryHash, error) {
+	var h EntryHash
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(h) {
+		return h, errors.New("not an entry hash (want 64 hex digits)")
+	}
+	copy(h[:], b)
+	return h, nil
+}
+
+// Compare orders hashes bytewise.
+func (h EntryHash) Compare(o EntryHash) int { return compareBytes(h[:], o[:]) }
+
+func compareBytes(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			if a[i] < b[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	switch {
+	case len(a) < len(b):
+		return -1
+	case len(a) > len(b):
+		return 1
+	}
+	return 0
+}
