@@ -24,6 +24,14 @@ type Device struct {
 	Clock sp.Clock
 	View  *sp.MemStore
 	Now   time.Time
+	// Known is the device's causal past, field by field: every entry it
+	// wrote or received, and everything those had seen of their own field,
+	// mapped to that field. Past, if set, is shared by all devices of a
+	// history and records what each written entry's writer had seen of its
+	// field. Together they are the reference model of causality that
+	// merges are checked against.
+	Known map[sp.EntryHash]string
+	Past  map[sp.EntryHash]map[sp.EntryHash]struct{}
 }
 
 // NewDevice makes a device with a key derived from seed.
@@ -31,7 +39,7 @@ func NewDevice(seed byte) *Device {
 	var s [ed25519.SeedSize]byte
 	s[0], s[1] = seed, 0xf1
 	k := ed25519.NewKeyFromSeed(s[:])
-	d := &Device{Key: k, View: sp.NewMemStore(), Now: Epoch}
+	d := &Device{Key: k, View: sp.NewMemStore(), Now: Epoch, Known: map[sp.EntryHash]string{}}
 	copy(d.ID[:], k.Public().(ed25519.PublicKey))
 	return d
 }
@@ -40,10 +48,25 @@ func NewDevice(seed byte) *Device {
 func (d *Device) Tick(dt time.Duration) { d.Now = d.Now.Add(dt) }
 
 func (d *Device) apply(e sp.Entry) sp.Entry {
+	h, f := e.Hash(), fieldOf(&e)
+	if d.Past != nil {
+		past := map[sp.EntryHash]struct{}{}
+		for k, kf := range d.Known {
+			if kf == f {
+				past[k] = struct{}{}
+			}
+		}
+		d.Past[h] = past
+	}
+	d.Known[h] = f
 	if _, err := d.View.ApplyVerified(context.Background(), []sp.Entry{e}); err != nil {
 		panic(err)
 	}
 	return e
+}
+
+func fieldOf(e *sp.Entry) string {
+	return e.Collection + "\x00" + string(e.Record[:]) + "\x00" + e.Field
 }
 
 // Set writes a value to a field, having seen the field's current entries.
@@ -84,6 +107,11 @@ func (d *Device) Delete(coll string, id sp.RecordID) sp.Entry {
 func (d *Device) Receive(es []sp.Entry) {
 	for _, e := range es {
 		d.Clock.Observe(e.Time)
+		h, f := e.Hash(), fieldOf(&e)
+		d.Known[h] = f
+		for k := range d.Past[h] {
+			d.Known[k] = f
+		}
 	}
 	if _, err := d.View.ApplyVerified(context.Background(), es); err != nil {
 		panic(err)
@@ -113,6 +141,8 @@ var historyCollections = []string{"directory", "outreach"}
 type History struct {
 	Devices []*Device
 	Records []sp.RecordID
+	// Past maps each written entry to its causal past (see Device).
+	Past map[sp.EntryHash]map[sp.EntryHash]struct{}
 	// Universe is every entry any device wrote, in the order written.
 	Universe []sp.Entry
 }
@@ -121,9 +151,11 @@ type History struct {
 // random. Every entry is honest: written by a device having seen what its
 // view held.
 func RandomHistory(rng *rand.Rand, devices, records, ops int) *History {
-	h := &History{}
+	h := &History{Past: map[sp.EntryHash]map[sp.EntryHash]struct{}{}}
 	for i := range devices {
-		h.Devices = append(h.Devices, NewDevice(byte(i+1)))
+		d := NewDevice(byte(i + 1))
+		d.Past = h.Past
+		h.Devices = append(h.Devices, d)
 	}
 	for range records {
 		var id sp.RecordID
@@ -138,6 +170,10 @@ func RandomHistory(rng *rand.Rand, devices, records, ops int) *History {
 		d.Tick(time.Duration(rng.IntN(3000)) * time.Millisecond)
 		id := h.Records[rng.IntN(len(h.Records))]
 		coll := historyCollections[int(id[0])%len(historyCollections)]
+		if es, _ := d.View.Record(context.Background(), coll, id); len(es) == 1 && es[0].Kind == sp.KindTombstone {
+			// A node does not write to a record it knows is deleted.
+			continue
+		}
 		var e sp.Entry
 		switch r := rng.IntN(100); {
 		case r < 3:
