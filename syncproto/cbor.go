@@ -13,7 +13,10 @@ import (
 // size-capped decoding is used for everything that comes from outside.
 var (
 	encMode cbor.EncMode
+	// decMode decodes values: MaxNesting levels inside a value.
 	decMode cbor.DecMode
+	// entryDecMode decodes whole entries, whose map is one level more.
+	entryDecMode cbor.DecMode
 )
 
 func init() {
@@ -25,7 +28,7 @@ func init() {
 	}
 	encMode = em
 
-	dm, err := cbor.DecOptions{
+	decOpts := cbor.DecOptions{
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
@@ -35,12 +38,14 @@ func init() {
 		UTF8:              cbor.UTF8RejectInvalid,
 		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
 		IntDec:            cbor.IntDecConvertNone,
-		DefaultMapType:    nil,
-	}.DecMode()
-	if err != nil {
+	}
+	if decMode, err = decOpts.DecMode(); err != nil {
 		panic("bug: cbor dec mode: " + err.Error())
 	}
-	decMode = dm
+	decOpts.MaxNestedLevels = MaxNesting + 1
+	if entryDecMode, err = decOpts.DecMode(); err != nil {
+		panic("bug: cbor dec mode: " + err.Error())
+	}
 }
 
 // Marshal encodes v canonically.
@@ -52,8 +57,10 @@ var ErrMalformed = errors.New("malformed data")
 
 // UnmarshalStrict decodes data from outside into v with the strict mode, and
 // requires data to be exactly the canonical encoding of the result.
-func UnmarshalStrict(data []byte, v any) error {
-	if err := decMode.Unmarshal(data, v); err != nil {
+func UnmarshalStrict(data []byte, v any) error { return unmarshalStrict(decMode, data, v) }
+
+func unmarshalStrict(dm cbor.DecMode, data []byte, v any) error {
+	if err := dm.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	again, err := encMode.Marshal(v)
@@ -67,8 +74,9 @@ func UnmarshalStrict(data []byte, v any) error {
 }
 
 // EncodeValue encodes a field value canonically. Values are text, byte
-// strings, booleans, integers, nil, and arrays or string-keyed maps of those.
-// Floats are refused: nothing signed may hold one.
+// strings, booleans, integers of at most 64 bits, nil, and arrays or
+// text-keyed maps of those. Floats, simple values and other map keys are
+// refused: nothing signed may hold a float, and readers handle only these.
 func EncodeValue(v any) ([]byte, error) {
 	b, err := encMode.Marshal(v)
 	if err != nil {
@@ -90,7 +98,7 @@ func DecodeValue(b []byte) (any, error) {
 }
 
 // CheckValue checks that b is one canonical CBOR value within the limits and
-// holding no floats.
+// within the value model of EncodeValue.
 func CheckValue(b []byte) error {
 	if len(b) > MaxValueLen {
 		return fmt.Errorf("%w: value is %d bytes (limit %d)", ErrTooLong, len(b), MaxValueLen)
@@ -99,28 +107,32 @@ func CheckValue(b []byte) error {
 	if err := UnmarshalStrict(b, &v); err != nil {
 		return err
 	}
-	return checkNoFloat(v)
+	return checkModel(v)
 }
 
-func checkNoFloat(v any) error {
+func checkModel(v any) error {
 	switch x := v.(type) {
-	case float32, float64:
-		return fmt.Errorf("%w: floats are not allowed in values", ErrMalformed)
+	case nil, bool, string, []byte, uint64, int64:
+		return nil
 	case []any:
 		for _, e := range x {
-			if err := checkNoFloat(e); err != nil {
+			if err := checkModel(e); err != nil {
 				return err
 			}
 		}
+		return nil
 	case map[any]any:
 		for k, e := range x {
-			if err := checkNoFloat(k); err != nil {
-				return err
+			if _, ok := k.(string); !ok {
+				return fmt.Errorf("%w: map keys in values must be text", ErrMalformed)
 			}
-			if err := checkNoFloat(e); err != nil {
+			if err := checkModel(e); err != nil {
 				return err
 			}
 		}
+		return nil
+	case float32, float64:
+		return fmt.Errorf("%w: floats are not allowed in values", ErrMalformed)
 	}
-	return nil
+	return fmt.Errorf("%w: values may not hold %T", ErrMalformed, v)
 }

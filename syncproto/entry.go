@@ -136,7 +136,7 @@ func DecodeEntry(b []byte) (Entry, error) {
 	if len(b) > MaxEntryLen {
 		return e, fmt.Errorf("%w: entry is %d bytes (limit %d)", ErrTooLong, len(b), MaxEntryLen)
 	}
-	if err := UnmarshalStrict(b, &e); err != nil {
+	if err := unmarshalStrict(entryDecMode, b, &e); err != nil {
 		return Entry{}, fmt.Errorf("decoding entry: %w", err)
 	}
 	if err := e.Validate(); err != nil {

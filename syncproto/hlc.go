@@ -48,7 +48,7 @@ type ClockAheadError struct {
 
 func (e *ClockAheadError) Error() string {
 	return fmt.Sprintf("an entry from %s is stamped %s ahead of this laptop's clock (the limit is %s); it was held back, not merged. Check the date and time on that device and on this one",
-		e.Author.Short(), e.Ahead.Round(time.Second), e.Limit)
+		e.Author.Short(), (e.Ahead + time.Second - 1).Truncate(time.Second), e.Limit)
 }
 
 func (e *ClockAheadError) Unwrap() error { return ErrClockAhead }

@@ -71,8 +71,11 @@ func ParseDeviceID(s string) (DeviceID, error) {
 	if !ok {
 		return d, fmt.Errorf("%q is not a device ID (want %q and base32)", s, devicePrefix)
 	}
-	b, err := devEncoding.DecodeString(strings.ToUpper(rest))
-	if err != nil || len(b) != len(d) {
+	up := strings.ToUpper(rest)
+	b, err := devEncoding.DecodeString(up)
+	// Only the canonical spelling is accepted: base32 of 32 bytes has 4
+	// unused bits, and the decoder skips newlines.
+	if err != nil || len(b) != len(d) || devEncoding.EncodeToString(b) != up {
 		return d, fmt.Errorf("%q is not a device ID (bad base32 or length)", s)
 	}
 	copy(d[:], b)
@@ -92,7 +95,7 @@ func (h EntryHash) Short() string { return h.String()[:12] }
 // ParseEntryHash parses the 64-hex-digit form.
 func ParseEntryHash(s string) (EntryHash, error) {
 	var h EntryHash
-	b, err := hex.DecodeString(s)
+	b, err := hex.DecodeString(strings.TrimSpace(s))
 	if err != nil || len(b) != len(h) {
 		return h, errors.New("not an entry hash (want 64 hex digits)")
 	}
