@@ -1,0 +1,244 @@
+package store
+
+import (
+	"bytes"
+
+	sp "github.com/floe-north/floe/syncproto"
+)
+
+// The key layout of the badger database in DIR/data. This file is the one
+// place that builds and parses keys: every row the store writes is listed
+// here.
+//
+//	prefix  key                                                      value
+//	------  -------------------------------------------------------  ---------------------------------------
+//	'e'     'e' hash(32)                                             tag(16) ‖ canonical encoding of the
+//	                                                                 whole entry (syncproto.Entry.Encode)
+//	'r'     'r' len(coll)(1) coll record(16) field 0x00 hash(32)     tag(16) of the key
+//	's'     's' HLC(8, big-endian) hash(32)                          tag(16) of the key
+//	'x'     'x' term 0x00 record(16) hash(32)                        tag(16) of the key
+//	'm'     'm' name                                                 nonce(24) ‖ XChaCha20-Poly1305 sealed
+//	                                                                 value, additional data = the key
+//
+//	'e' entries. The key is the entry's hash, the SHA-256 of its SigBytes.
+//	    Entries authenticate themselves: every read checks that the hash of
+//	    the decoded entry is the hash in the key. The hash does not cover
+//	    the signature, so the value also carries a MAC tag over key and
+//	    encoding: a damaged signature is caught too, without an ed25519
+//	    verification on every read.
+//	'r' one row per kept entry, by record: Record, Records, and the
+//	    Tombstone and Siblings reads of a merge are prefix scans. The
+//	    length byte keeps one collection's rows from running into another's
+//	    (collections are at most 32 bytes). A tombstone has field "", so its
+//	    row sorts first in its record: Records tells a deleted record from
+//	    the first row alone, and then seeks to the next record ID. Field
+//	    paths hold no 0x00 (syncproto.ValidateField allows printable runes
+//	    only), so "field 0x00" sorts as the field path does, and rows come
+//	    out ordered by field path and then hash, as Store.Record returns
+//	    entries.
+//	's' one row per kept entry, in sync order: the key after 's' is the
+//	    syncproto.SyncKey, so ScanSyncOrder is one forward scan.
+//	'x' search postings: one row per (term, entry) for the terms of the
+//	    text Options.IndexText returns for the entry. The term is folded
+//	    by package textfold (letters and digits only, so never 0x00), and
+//	    a query term matches as a prefix of it. The entry hash is in the
+//	    key so that pruning one entry removes only its own postings when
+//	    another entry of the record has the same term.
+//	'm' meta rows. Names starting "store." are the store's own: see
+//	    metaFormat and metaState. Others belong to the node (GetMeta,
+//	    PutMeta).
+//
+// Every value is authenticated with a key derived from the master key
+// (crypto.go): badger's AES-CTR encryption hides the data but does not
+// authenticate it. A row that fails its check is reported as ErrIntegrity,
+// never used.
+//
+// Badger checks each block's checksum as it reads it, but a block that
+// fails ends an iteration quietly, or makes a Get say "not found" (badger
+// v4.9.6, table/iterator.go and level_handler.go). So rows that vanish are
+// caught by cross-checks: an index row whose entry is missing is an error,
+// a whole ScanSyncOrder must add up to the digest in the state row, the
+// state and format rows must be there, and Verify compares the index rows
+// with the entries. Damage done while the node is shut down is caught
+// before badger opens, by the shutdown seal (seal.go).
+//
+// The state row is written once per transaction, not per entry: badger
+// counts every write of a key toward its transaction cap.
+const (
+	prefixEntry  byte = 'e'
+	prefixRecord byte = 'r'
+	prefixSync   byte = 's'
+	prefixSearch byte = 'x'
+	prefixMeta   byte = 'm'
+)
+
+// The store's own meta rows.
+const (
+	// metaReserved starts the names of the store's own meta rows.
+	metaReserved = "store."
+	// metaFormat holds formatRow: the layout version of this file.
+	metaFormat = "store.format"
+	// metaState holds stateRow: the digest and last write, updated in the
+	// same transaction as every applied entry.
+	metaState = "store.state"
+)
+
+// layoutVersion is the version of the key layout above, kept in the
+// metaFormat row. Bump it on any change to this file.
+const layoutVersion = 1
+
+const (
+	hashLen   = len(sp.EntryHash{})
+	recordLen = len(sp.RecordID{})
+)
+
+func entryKey(h sp.EntryHash) []byte {
+	k := make([]byte, 1+hashLen)
+	k[0] = prefixEntry
+	copy(k[1:], h[:])
+	return k
+}
+
+// parseEntryKey returns the hash of an 'e' key.
+func parseEntryKey(k []byte) (sp.EntryHash, bool) {
+	var h sp.EntryHash
+	if len(k) != 1+hashLen || k[0] != prefixEntry {
+		return h, false
+	}
+	copy(h[:], k[1:])
+	return h, true
+}
+
+// collectionPrefix is 'r' len(coll) coll: every row of a collection.
+func collectionPrefix(coll string) []byte {
+	k := make([]byte, 0, 2+len(coll)+recordLen+8)
+	k = append(k, prefixRecord, byte(len(coll)))
+	return append(k, coll...)
+}
+
+// recordPrefix is collectionPrefix and the record ID: every row of a record.
+func recordPrefix(coll string, id sp.RecordID) []byte {
+	return append(collectionPrefix(coll), id[:]...)
+}
+
+// fieldPrefix is recordPrefix, the field and 0x00: every row of one field.
+// With field "" it is the prefix of the record's tombstone row.
+func fieldPrefix(coll string, id sp.RecordID, field string) []byte {
+	k := append(recordPrefix(coll, id), field...)
+	return append(k, 0)
+}
+
+// recordKey is the 'r' row of an entry.
+func recordKey(e *sp.Entry, h sp.EntryHash) []byte {
+	return append(fieldPrefix(e.Collection, e.Record, e.Field), h[:]...)
+}
+
+// recordRow is a parsed 'r' key.
+type recordRow struct {
+	coll  string
+	id    sp.RecordID
+	field string
+	hash  sp.EntryHash
+}
+
+func parseRecordKey(k []byte) (recordRow, bool) {
+	var r recordRow
+	if len(k) < 2 || k[0] != prefixRecord {
+		return r, false
+	}
+	n := int(k[1])
+	// 'r' len coll record field(>=0) 0x00 hash
+	if len(k) < 2+n+recordLen+1+hashLen {
+		return r, false
+	}
+	r.coll = string(k[2 : 2+n])
+	rest := k[2+n:]
+	copy(r.id[:], rest[:recordLen])
+	rest = rest[recordLen:]
+	field := rest[:len(rest)-hashLen-1]
+	if rest[len(rest)-hashLen-1] != 0 || bytes.IndexByte(field, 0) >= 0 {
+		return r, false
+	}
+	r.field = string(field)
+	copy(r.hash[:], rest[len(rest)-hashLen:])
+	return r, true
+}
+
+// nextRecordID is the smallest ID greater than id, or false if id is the
+// greatest.
+func nextRecordID(id sp.RecordID) (sp.RecordID, bool) {
+	for i := len(id) - 1; i >= 0; i-- {
+		id[i]++
+		if id[i] != 0 {
+			return id, true
+		}
+	}
+	return id, false
+}
+
+func syncRowKey(k sp.SyncKey) []byte {
+	out := make([]byte, 1+len(k))
+	out[0] = prefixSync
+	copy(out[1:], k[:])
+	return out
+}
+
+func parseSyncRowKey(k []byte) (sp.SyncKey, bool) {
+	var sk sp.SyncKey
+	if len(k) != 1+len(sk) || k[0] != prefixSync {
+		return sk, false
+	}
+	copy(sk[:], k[1:])
+	return sk, true
+}
+
+// searchPrefix is 'x' and a (partial) term: the postings of every stored
+// term that starts with it.
+func searchPrefix(term string) []byte {
+	return append([]byte{prefixSearch}, term...)
+}
+
+func searchKey(term string, id sp.RecordID, h sp.EntryHash) []byte {
+	k := make([]byte, 0, 1+len(term)+1+recordLen+hashLen)
+	k = append(k, prefixSearch)
+	k = append(k, term...)
+	k = append(k, 0)
+	k = append(k, id[:]...)
+	return append(k, h[:]...)
+}
+
+// searchRow is a parsed 'x' key.
+type searchRow struct {
+	term string
+	id   sp.RecordID
+	hash sp.EntryHash
+}
+
+func parseSearchKey(k []byte) (searchRow, bool) {
+	var r searchRow
+	// 'x' term(>=1) 0x00 record hash
+	if len(k) < 1+1+1+recordLen+hashLen || k[0] != prefixSearch {
+		return r, false
+	}
+	tail := len(k) - recordLen - hashLen
+	if k[tail-1] != 0 {
+		return r, false
+	}
+	term := k[1 : tail-1]
+	if bytes.IndexByte(term, 0) >= 0 {
+		return r, false
+	}
+	r.term = string(term)
+	copy(r.id[:], k[tail:tail+recordLen])
+	copy(r.hash[:], k[tail+recordLen:])
+	return r, true
+}
+
+// validTerm reports whether a term can be stored in an 'x' key.
+func validTerm(t string) bool {
+	return t != "" && len(t) <= 255 && bytes.IndexByte([]byte(t), 0) < 0
+}
+
+func metaKey(name string) []byte {
+	return append([]byte{prefixMeta}, name...)
+}

@@ -1,0 +1,211 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"unicode"
+
+	"github.com/dgraph-io/badger/v4"
+
+	sp "github.com/floe-north/floe/syncproto"
+)
+
+// formatRow is the value of the metaFormat row. CBOR keys: never renumber.
+type formatRow struct {
+	Layout uint `cbor:"1,keyasint"`
+}
+
+// stateRow is the value of the metaState row: the digest of the kept
+// entries and the newest timestamp ever kept. CBOR keys: never renumber.
+type stateRow struct {
+	Count     uint64   `cbor:"1,keyasint"`
+	Sum       [32]byte `cbor:"2,keyasint"`
+	LastWrite sp.HLC   `cbor:"3,keyasint"`
+}
+
+func (r *stateRow) summary() sp.Summary {
+	return sp.Summary{Digest: sp.Digest{Count: r.Count, Sum: r.Sum}, LastWrite: r.LastWrite}
+}
+
+func (r *stateRow) add(h sp.EntryHash, t sp.HLC) {
+	d := sp.Digest{Count: r.Count, Sum: r.Sum}
+	d.Add(h)
+	r.Count, r.Sum = d.Count, d.Sum
+	r.LastWrite = max(r.LastWrite, t)
+}
+
+func (r *stateRow) remove(h sp.EntryHash) {
+	d := sp.Digest{Count: r.Count, Sum: r.Sum}
+	d.Remove(h)
+	r.Count, r.Sum = d.Count, d.Sum
+}
+
+// sealRow encodes v and seals it for the meta row name.
+func (s *Store) sealRow(name string, v any) (key, val []byte) {
+	b, err := sp.Marshal(v)
+	if err != nil {
+		panic("bug: encoding meta row: " + err.Error())
+	}
+	key = metaKey(name)
+	return key, s.seal.seal(key, b)
+}
+
+// getMetaTxn reads and opens a meta row in txn. A missing row is
+// sp.ErrNotFound.
+func (s *Store) getMetaTxn(txn *badger.Txn, name string) ([]byte, error) {
+	key := metaKey(name)
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, sp.ErrNotFound
+	}
+	if err != nil {
+		return nil, s.readError("meta row "+name, err)
+	}
+	var plain []byte
+	var ok bool
+	err = item.Value(func(v []byte) error {
+		plain, ok = s.seal.open(key, v)
+		return nil
+	})
+	if err != nil {
+		return nil, s.readError("meta row "+name, err)
+	}
+	if !ok {
+		return nil, s.integrity("meta row "+name, "its seal does not open")
+	}
+	return plain, nil
+}
+
+// readState reads the metaState row in txn.
+func (s *Store) readState(txn *badger.Txn) (stateRow, error) {
+	var st stateRow
+	b, err := s.getMetaTxn(txn, metaState)
+	if errors.Is(err, sp.ErrNotFound) {
+		return st, s.integrity("the state row", "it is missing")
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := sp.UnmarshalStrict(b, &st); err != nil {
+		return st, s.integrity("the state row", "%v", err)
+	}
+	return st, nil
+}
+
+// initMeta writes the meta rows of a new store.
+func (s *Store) initMeta() error {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	k, v := s.sealRow(metaFormat, &formatRow{Layout: layoutVersion})
+	if err := txn.Set(k, v); err != nil {
+		return s.writeError(err, false)
+	}
+	k, v = s.sealRow(metaState, &stateRow{})
+	if err := txn.Set(k, v); err != nil {
+		return s.writeError(err, false)
+	}
+	if err := txn.Commit(); err != nil {
+		return s.writeError(err, false)
+	}
+	if err := s.db.Sync(); err != nil {
+		return s.writeError(err, false)
+	}
+	return nil
+}
+
+// checkMeta checks, at open, that the store's own meta rows are there and
+// open: a store that lost them has lost data.
+func (s *Store) checkMeta() error {
+	return s.view("opening the store", func(txn *badger.Txn) error {
+		b, err := s.getMetaTxn(txn, metaFormat)
+		if errors.Is(err, sp.ErrNotFound) {
+			return s.integrity("the format row", "it is missing")
+		}
+		if err != nil {
+			return err
+		}
+		var f formatRow
+		if err := sp.UnmarshalStrict(b, &f); err != nil {
+			return s.integrity("the format row", "%v", err)
+		}
+		if f.Layout != layoutVersion {
+			return fmt.Errorf("the store in %s has layout version %d, and this Floe reads version %d; use a newer Floe", s.dir, f.Layout, layoutVersion)
+		}
+		_, err = s.readState(txn)
+		return err
+	})
+}
+
+// maxMetaName and maxMetaValue cap the node's meta rows.
+const (
+	maxMetaName  = 128
+	maxMetaValue = 64 << 10
+)
+
+func checkMetaName(name string) error {
+	if name == "" || len(name) > maxMetaName {
+		return fmt.Errorf("meta row name must be 1 to %d bytes", maxMetaName)
+	}
+	for _, r := range name {
+		if r > unicode.MaxASCII || !unicode.IsPrint(r) || r == ' ' {
+			return fmt.Errorf("meta row name %q: only printable ASCII without spaces", name)
+		}
+	}
+	if len(name) >= len(metaReserved) && name[:len(metaReserved)] == metaReserved {
+		return fmt.Errorf("meta row name %q: names starting %q are the store's own", name, metaReserved)
+	}
+	return nil
+}
+
+// GetMeta returns the value of one of the node's meta rows, or an error
+// matching syncproto.ErrNotFound.
+func (s *Store) GetMeta(name string) ([]byte, error) {
+	if err := checkMetaName(name); err != nil {
+		return nil, err
+	}
+	release, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	var out []byte
+	err = s.view("meta row "+name, func(txn *badger.Txn) error {
+		out, err = s.getMetaTxn(txn, name)
+		return err
+	})
+	if errors.Is(err, sp.ErrNotFound) {
+		return nil, fmt.Errorf("meta row %q: %w", name, sp.ErrNotFound)
+	}
+	return out, err
+}
+
+// PutMeta sets one of the node's meta rows (its device key, settings and
+// the like). The value is sealed with a key derived from the master key.
+func (s *Store) PutMeta(name string, v []byte) error {
+	if err := checkMetaName(name); err != nil {
+		return err
+	}
+	if len(v) > maxMetaValue {
+		return fmt.Errorf("meta row %q: value is %d bytes (limit %d)", name, len(v), maxMetaValue)
+	}
+	release, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := checkFree(s.dataDir, s.dir, &s.opts, false); err != nil {
+		return err
+	}
+	key := metaKey(name)
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	if err := txn.Set(key, s.seal.seal(key, v)); err != nil {
+		return s.writeError(err, false)
+	}
+	if err := txn.Commit(); err != nil {
+		return s.writeError(err, false)
+	}
+	return nil
+}

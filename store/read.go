@@ -1,0 +1,337 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	sp "github.com/floe-north/floe/syncproto"
+)
+
+// ctxEvery is how many rows a scan reads between checks of its context.
+const ctxEvery = 256
+
+// view runs fn in a read transaction. Badger can panic on data it finds
+// damaged before it gets to check a checksum; in the caller's goroutine
+// that is recovered and reported as ErrIntegrity.
+func (s *Store) view(where string, fn func(txn *badger.Txn) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if up, ok := r.(userPanic); ok {
+				panic(up.v)
+			}
+			err = s.integrity(where, "the database failed while reading: %v", r)
+		}
+	}()
+	return s.db.View(fn)
+}
+
+// userPanic carries a panic of a caller's callback through view, which
+// must not report it as damage.
+type userPanic struct{ v any }
+
+// callUser calls a caller's callback from inside view.
+func callUser(fn func() error) error {
+	defer func() {
+		if r := recover(); r != nil {
+			panic(userPanic{r})
+		}
+	}()
+	return fn()
+}
+
+// readError maps an error from a badger read. Badger reports a failed
+// checksum or a table it cannot decode as a plain error.
+func (s *Store) readError(where string, err error) error {
+	var ie *IntegrityError
+	if errors.As(err, &ie) {
+		return err
+	}
+	if errors.Is(err, badger.ErrDBClosed) {
+		return human(ErrClosed, "the store in %s is closed", s.dir)
+	}
+	return s.integrity(where, "%v", err)
+}
+
+// writeError maps an error from a badger write or commit.
+func (s *Store) writeError(err error, partial bool) error {
+	switch {
+	case isDiskFull(err):
+		return &DiskFullError{Dir: s.dir, Partial: partial, cause: err}
+	case errors.Is(err, badger.ErrTxnTooBig):
+		return err
+	}
+	var ie *IntegrityError
+	if errors.As(err, &ie) {
+		return err
+	}
+	return fmt.Errorf("writing to the store in %s: %w", s.dir, err)
+}
+
+// entryValue is the value of an 'e' row: a tag over key and encoding, then
+// the encoding.
+func (s *Store) entryValue(key, enc []byte) []byte {
+	v := make([]byte, 0, tagLen+len(enc))
+	v = s.tags.sum(v, key, enc)
+	return append(v, enc...)
+}
+
+// decodeEntryValue checks and decodes the value of the 'e' row of hash h.
+func (s *Store) decodeEntryValue(h sp.EntryHash, key, v []byte) (sp.Entry, error) {
+	where := "entry " + h.Short()
+	if len(v) <= tagLen || !s.tags.check(v[:tagLen], key, v[tagLen:]) {
+		return sp.Entry{}, s.integrity(where, "its tag does not match")
+	}
+	e, err := sp.DecodeEntry(v[tagLen:])
+	if err != nil {
+		return sp.Entry{}, s.integrity(where, "it does not decode: %v", err)
+	}
+	if e.Hash() != h {
+		return sp.Entry{}, s.integrity(where, "its content does not match its hash")
+	}
+	return e, nil
+}
+
+// getEntry reads, checks and decodes the entry with hash h in txn.
+func (s *Store) getEntry(txn *badger.Txn, h sp.EntryHash) (sp.Entry, error) {
+	key := entryKey(h)
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return sp.Entry{}, sp.ErrNotFound
+	}
+	if err != nil {
+		return sp.Entry{}, s.readError("entry "+h.Short(), err)
+	}
+	var e sp.Entry
+	err = item.Value(func(v []byte) error {
+		e, err = s.decodeEntryValue(h, key, v)
+		return err
+	})
+	if err != nil {
+		return sp.Entry{}, s.readError("entry "+h.Short(), err)
+	}
+	return e, nil
+}
+
+// checkTag checks the tag of an index row.
+func (s *Store) checkTag(item *badger.Item, where string) error {
+	ok := false
+	err := item.Value(func(v []byte) error {
+		ok = s.tags.check(v, item.Key(), nil)
+		return nil
+	})
+	if err != nil {
+		return s.readError(where, err)
+	}
+	if !ok {
+		return s.integrity(where, "a row's tag does not match")
+	}
+	return nil
+}
+
+// indexedEntry reads the entry an index row names, and checks that it is
+// the entry the row describes.
+func (s *Store) recordRowEntry(txn *badger.Txn, row recordRow) (sp.Entry, error) {
+	e, err := s.getEntry(txn, row.hash)
+	if errors.Is(err, sp.ErrNotFound) {
+		return e, s.integrity("the record index", "a row names entry %s, which is missing", row.hash.Short())
+	}
+	if err != nil {
+		return e, err
+	}
+	if e.Collection != row.coll || e.Record != row.id || e.Field != row.field || (e.Kind == sp.KindTombstone) != (row.field == "") {
+		return e, s.integrity("the record index", "a row does not describe entry %s", row.hash.Short())
+	}
+	return e, nil
+}
+
+// Get implements syncproto.Store.
+func (s *Store) Get(ctx context.Context, h sp.EntryHash) (sp.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return sp.Entry{}, err
+	}
+	release, err := s.acquire()
+	if err != nil {
+		return sp.Entry{}, err
+	}
+	defer release()
+	var e sp.Entry
+	err = s.view("entry "+h.Short(), func(txn *badger.Txn) error {
+		e, err = s.getEntry(txn, h)
+		return err
+	})
+	return e, err
+}
+
+// Record implements syncproto.Store.
+func (s *Store) Record(ctx context.Context, coll string, id sp.RecordID) ([]sp.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	release, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	var out []sp.Entry
+	err = s.view("record "+id.Short(), func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: recordPrefix(coll, id)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			row, ok := parseRecordKey(item.Key())
+			if !ok || row.coll != coll || row.id != id {
+				return s.integrity("the record index", "a key does not parse")
+			}
+			if err := s.checkTag(item, "the record index"); err != nil {
+				return err
+			}
+			e, err := s.recordRowEntry(txn, row)
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, sp.ErrNotFound
+	}
+	return out, nil
+}
+
+// Records implements syncproto.Store.
+func (s *Store) Records(ctx context.Context, coll string, start sp.RecordID, fn func(id sp.RecordID, deleted bool) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	release, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
+	return s.view("the record index", func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: collectionPrefix(coll)})
+		defer it.Close()
+		id := start
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			// A tombstone's row sorts first in its record, so the first
+			// row says whether the record is deleted; then skip its
+			// other rows by seeking to the next record ID.
+			it.Seek(recordPrefix(coll, id))
+			if !it.Valid() {
+				return nil
+			}
+			item := it.Item()
+			row, ok := parseRecordKey(item.Key())
+			if !ok || row.coll != coll {
+				return s.integrity("the record index", "a key does not parse")
+			}
+			if err := s.checkTag(item, "the record index"); err != nil {
+				return err
+			}
+			if err := callUser(func() error { return fn(row.id, row.field == "") }); err != nil {
+				return err
+			}
+			next, ok := nextRecordID(row.id)
+			if !ok {
+				return nil
+			}
+			id = next
+		}
+	})
+}
+
+// ScanSyncOrder implements syncproto.Store.
+func (s *Store) ScanSyncOrder(ctx context.Context, after *sp.SyncKey, fn func(sp.SyncKey, sp.Entry) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	release, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
+	return s.view("the sync-order index", func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixSync}})
+		defer it.Close()
+		start := []byte{prefixSync}
+		if after != nil {
+			start = syncRowKey(*after)
+		}
+		n := 0
+		var dig sp.Digest
+		for it.Seek(start); it.Valid(); it.Next() {
+			if n++; n%ctxEvery == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			item := it.Item()
+			sk, ok := parseSyncRowKey(item.Key())
+			if !ok {
+				return s.integrity("the sync-order index", "a key does not parse")
+			}
+			if after != nil && sk == *after {
+				continue
+			}
+			if err := s.checkTag(item, "the sync-order index"); err != nil {
+				return err
+			}
+			e, err := s.getEntry(txn, sk.Hash())
+			if errors.Is(err, sp.ErrNotFound) {
+				return s.integrity("the sync-order index", "a row names entry %s, which is missing", sk.Hash().Short())
+			}
+			if err != nil {
+				return err
+			}
+			if e.Time != sk.Time() {
+				return s.integrity("the sync-order index", "a row's time does not match entry %s", sk.Hash().Short())
+			}
+			dig.Add(sk.Hash())
+			if err := callUser(func() error { return fn(sk, e) }); err != nil {
+				return err
+			}
+		}
+		if after != nil {
+			return nil
+		}
+		// A whole scan must have seen exactly the entries of the digest.
+		// Badger ends an iteration quietly at a block that fails its
+		// checksum, so this is where such damage shows.
+		st, err := s.readState(txn)
+		if err != nil {
+			return err
+		}
+		if st.Count != dig.Count || st.Sum != dig.Sum {
+			return s.integrity("the sync-order index", "a full scan saw %d entries, and the store holds %d", dig.Count, st.Count)
+		}
+		return nil
+	})
+}
+
+// Summary implements syncproto.Store.
+func (s *Store) Summary(ctx context.Context) (sp.Summary, error) {
+	if err := ctx.Err(); err != nil {
+		return sp.Summary{}, err
+	}
+	release, err := s.acquire()
+	if err != nil {
+		return sp.Summary{}, err
+	}
+	defer release()
+	var st stateRow
+	err = s.view("the state row", func(txn *badger.Txn) error {
+		st, err = s.readState(txn)
+		return err
+	})
+	return st.summary(), err
+}
