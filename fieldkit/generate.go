@@ -174,6 +174,9 @@ func (g *gen) outreach(cs []Community, refs []string, start time.Time) Record {
 	for i := 2; i < len(subject); i++ {
 		subject[i] = subjectAlphabet[g.r.IntN(len(subjectAlphabet))]
 	}
+	// The node requires a digit in every subject code, so that a code can
+	// never be a name.
+	subject[2+g.r.IntN(len(subject)-2)] = subjectAlphabet[g.r.IntN(10)]
 	f[FieldSubject] = string(subject[:])
 	f[FieldUrgent] = g.chance(urgentPercent)
 	return Record{Collection: CollectionOutreach, Fields: f}

@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/floe-north/floe/node"
+	"github.com/floe-north/floe/store"
+)
+
+func init() {
+	nodeOptions = func() node.Options {
+		return node.Options{Store: store.Options{KDF: &store.KDFParams{Time: 1, MemoryKiB: 8 << 10, Threads: 1}}}
+	}
+}
+
+type run struct {
+	code     int
+	out, err string
+}
+
+type cliEnv struct {
+	t   *testing.T
+	env map[string]string
+}
+
+func newCLI(t *testing.T) *cliEnv {
+	dir := filepath.Join(t.TempDir(), "node")
+	return &cliEnv{t: t, env: map[string]string{"FLOE_DIR": dir, "FLOE_PASSPHRASE": "correct horse battery"}}
+}
+
+func (c *cliEnv) runIn(stdin string, args ...string) run {
+	c.t.Helper()
+	var out, errb bytes.Buffer
+	io := IO{In: strings.NewReader(stdin), Out: &out, Err: &errb,
+		Getenv:     func(k string) string { return c.env[k] },
+		IsTerminal: func() bool { return false }}
+	code := Main(context.Background(), args, io)
+	return run{code, out.String(), errb.String()}
+}
+
+func (c *cliEnv) run(args ...string) run { c.t.Helper(); return c.runIn("", args...) }
+
+func (c *cliEnv) ok(args ...string) string {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != 0 {
+		c.t.Fatalf("floe %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.out, r.err)
+	}
+	return r.out
+}
+
+func (c *cliEnv) fails(code int, want string, args ...string) {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != code || !strings.Contains(r.err, want) {
+		c.t.Fatalf("floe %s: exit %d, stderr %q; want exit %d and %q", strings.Join(args, " "), r.code, r.err, code, want)
+	}
+	if code == ExitError && strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		c.t.Fatalf("floe %s: the error should be one line, got %q", strings.Join(args, " "), r.err)
+	}
+}
+
+func TestHelpEverywhere(t *testing.T) {
+	c := newCLI(t)
+	if r := c.run(); r.code != ExitUsage || !strings.Contains(r.err, "Commands:") {
+		t.Fatalf("no arguments: %+v", r)
+	}
+	top := c.ok("--help")
+	for _, cmd := range commands() {
+		if !strings.Contains(top, cmd.Name()) {
+			t.Errorf("--help does not list %s", cmd.Name())
+		}
+		if out := c.ok(cmd.Name(), "--help"); !strings.Contains(out, "Usage") {
+			t.Errorf("floe %s --help: %q", cmd.Name(), out)
+		}
+	}
+	c.fails(ExitUsage, "unknown command", "frobnicate")
+	c.fails(ExitUsage, "unknown subcommand", "dir", "frobnicate")
+	c.fails(ExitUsage, "flag provided but not defined", "status", "--nope")
+}
+
+func TestInitAndDirectoryByCLI(t *testing.T) {
+	c := newCLI(t)
+	c.fails(ExitError, "no Floe node", "status")
+	out := c.ok("init", "--json")
+	var ini map[string]string
+	if err := json.Unmarshal([]byte(out), &ini); err != nil || !strings.HasPrefix(ini["node_id"], "dev:") {
+		t.Fatalf("init --json: %q", out)
+	}
+	c.fails(ExitError, "already holds a Floe node", "init")
+
+	id := strings.TrimSpace(c.ok("dir", "add", "name=Kamatsiaqtut Help Line", "kind=hotline", "phone=1-800-265-3333", "languages=en,iu", "hours=24/7"))
+	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(id) {
+		t.Fatalf("dir add printed %q, want the record ID", id)
+	}
+	c.ok("dir", "set", id[:6], "hours=around the clock", "name/fr=Ligne d'écoute Kamatsiaqtut")
+	var rec node.Record
+	if err := json.Unmarshal([]byte(c.ok("dir", "show", id[:8], "--json")), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.ID != id || rec.Get("hours") != "around the clock" || rec.Get("name/fr") != "Ligne d'écoute Kamatsiaqtut" {
+		t.Fatalf("show --json: %+v", rec)
+	}
+	for _, f := range rec.Fields {
+		if f.Path == "hours" && (f.Current == nil || f.Current.Hash == "") {
+			t.Fatalf("show --json should give who wrote each value and its hash: %+v", f)
+		}
+	}
+	if out := c.ok("dir", "search", "LIGNE", "ecoute"); !strings.Contains(out, id[:8]) {
+		t.Fatalf("search with folded accents and case did not find the record:\n%s", out)
+	}
+	if out := c.ok("dir", "search", "18002653333"); !strings.Contains(out, id[:8]) {
+		t.Fatalf("search by phone digits did not find the record:\n%s", out)
+	}
+	if out := c.ok("dir", "list", "--kind", "hotline"); !strings.Contains(out, "Kamatsiaqtut") {
+		t.Fatalf("list:\n%s", out)
+	}
+	c.fails(ExitError, `unknown field`, "dir", "add", "name=X", "kind=hotline", "colour=blue")
+	c.fails(ExitError, "over the limit", "dir", "set", id, "phone="+strings.Repeat("9", 65))
+	c.fails(ExitUsage, "FIELD=VALUE", "dir", "add")
+
+	var st map[string]any
+	if err := json.Unmarshal([]byte(c.ok("status", "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := st["state_hash"].(string); !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(h) || st["entries"].(float64) < 5 {
+		t.Fatalf("status --json: %v", st)
+	}
+	c.ok("dir", "rm", id[:8])
+	if out := c.ok("dir", "list", "--json"); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("list after rm: %s", out)
+	}
+	if out := c.ok("conflicts"); !strings.Contains(out, "no conflicts") {
+		t.Fatalf("conflicts: %s", out)
+	}
+	c.ok("verify")
+}
+
+func TestOutreachByCLI(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	id := strings.TrimSpace(c.ok("outreach", "add", "date=2026-11-20", "community=Igloolik", "contact=phone", "subject=S-7K3Q", "referred_to=Kids Help Phone", "urgent=true"))
+	out := c.ok("outreach", "list")
+	if !strings.Contains(out, "S-7K3Q") || !strings.Contains(out, "(urgent)") {
+		t.Fatalf("outreach list:\n%s", out)
+	}
+	if out := c.ok("outreach", "show", id[:8]); !strings.Contains(out, "Kids Help Phone") {
+		t.Fatalf("outreach show:\n%s", out)
+	}
+	c.fails(ExitError, "never a name", "outreach", "add", "date=2026-11-20", "community=Igloolik", "contact=phone", "subject=John Doe")
+	c.ok("outreach", "rm", id[:8])
+	c.fails(ExitError, "no outreach record", "outreach", "show", "ffff")
+}
+
+func TestPassphraseSources(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	// Wrong passphrase: one clear line, exit 1, nothing changed.
+	c.env["FLOE_PASSPHRASE"] = "not the passphrase"
+	c.fails(ExitError, "wrong passphrase", "status")
+	c.fails(ExitError, "nothing was changed", "status")
+	// From standard input when there is no terminal.
+	delete(c.env, "FLOE_PASSPHRASE")
+	if r := c.runIn("correct horse battery\n", "status"); r.code != 0 {
+		t.Fatalf("passphrase on stdin: %+v", r)
+	}
+	// From a file, and changing it.
+	f := filepath.Join(t.TempDir(), "pass")
+	nf := filepath.Join(t.TempDir(), "new")
+	os.WriteFile(f, []byte("correct horse battery\n"), 0o600)
+	os.WriteFile(nf, []byte("a brand new passphrase\n"), 0o600)
+	c.ok("status", "--passphrase-file", f)
+	c.ok("passphrase", "--passphrase-file", f, "--new-passphrase-file", nf)
+	c.fails(ExitError, "wrong passphrase", "status", "--passphrase-file", f)
+	c.ok("status", "--passphrase-file", nf)
+	// Too short for init.
+	c2 := newCLI(t)
+	c2.env["FLOE_PASSPHRASE"] = "short"
+	c2.fails(ExitError, "at least 8 characters", "init")
+}
+
+func TestLockedStoreByCLI(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	n, err := node.Open(context.Background(), c.env["FLOE_DIR"], []byte(c.env["FLOE_PASSPHRASE"]), nodeOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	c.fails(ExitError, "another", "status")
+}
+
+func TestDemo(t *testing.T) {
+	c := newCLI(t)
+	out := c.ok("demo")
+	for _, want := range []string{"Kamatsiaqtut", "S-7K3Q", "conflict", "--keep"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	hashes := regexp.MustCompile(`state hash ([0-9a-f]{16})`).FindAllStringSubmatch(out, -1)
+	if len(hashes) != 2 || hashes[0][1] != hashes[1][1] {
+		t.Fatalf("demo should end with two equal state hashes:\n%s", out)
+	}
+	if strings.Contains(strings.ToLower(out), "canary") {
+		t.Fatal("the demo printed a sealed location")
+	}
+}

@@ -1,0 +1,328 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"text/tabwriter"
+
+	"github.com/floe-north/floe/node"
+	"github.com/floe-north/floe/store"
+)
+
+type initCmd struct{}
+
+func (*initCmd) Name() string     { return "init" }
+func (*initCmd) Synopsis() string { return "create a new, encrypted node" }
+func (*initCmd) Usage() string {
+	return `Usage: floe init [--dir DIR] [--passphrase-file FILE] [--json]
+
+Creates a node in DIR: an encrypted store and a new device key. The
+passphrase (at least 8 characters) unlocks it; there is no way to recover
+it, so keep it somewhere safe. init never overwrites: it refuses a directory
+that already holds a node or anything else.
+`
+}
+func (*initCmd) Flags(*flag.FlagSet) {}
+func (*initCmd) Run(ctx context.Context, env *Env, args []string) error {
+	if err := wantArgs(args, 0, "no arguments", "init"); err != nil {
+		return err
+	}
+	dir, err := env.Dir()
+	if err != nil {
+		return err
+	}
+	pass, err := env.Passphrase("New passphrase for "+dir, true)
+	if err != nil {
+		return err
+	}
+	if len([]rune(string(pass))) < MinPassphrase {
+		return fmt.Errorf("the passphrase must be at least %d characters; nothing was created", MinPassphrase)
+	}
+	n, err := node.Init(ctx, dir, pass, nodeOptions())
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	if env.JSON {
+		return printJSON(env.Out, map[string]string{"node_id": n.ID().String(), "dir": dir})
+	}
+	env.Printf("created a node in %s\nnode ID %s\n", dir, n.ID())
+	return nil
+}
+
+type statusCmd struct{}
+
+func (*statusCmd) Name() string     { return "status" }
+func (*statusCmd) Synopsis() string { return "node ID, entries, store size, last write and state hash" }
+func (*statusCmd) Usage() string {
+	return `Usage: floe status [--dir DIR] [--json]
+
+Shows the node ID, the number of entries, the store's size on disk, the time
+of the last write, and the state hash. Two nodes that hold the same merged
+state show the same state hash (JSON field state_hash).
+`
+}
+func (*statusCmd) Flags(*flag.FlagSet) {}
+func (*statusCmd) Run(ctx context.Context, env *Env, args []string) error {
+	if err := wantArgs(args, 0, "no arguments", "status"); err != nil {
+		return err
+	}
+	n, err := env.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	st, err := n.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if env.JSON {
+		return printJSON(env.Out, st)
+	}
+	printStatus(env, st)
+	return nil
+}
+
+func printStatus(env *Env, st node.Status) {
+	tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+	last := "never"
+	if !st.LastWrite.IsZero() {
+		last = st.LastWrite.Local().Format("2006-01-02 15:04:05")
+	}
+	fmt.Fprintf(tw, "node\t%s\t\ndir\t%s\t\nentries\t%d\t\nstore size\t%s\t\nlast write\t%s\t\nstate hash\t%s\t\n",
+		st.NodeID, st.Dir, st.Entries, humanBytes(st.StoreBytes), last, st.StateHash)
+	tw.Flush()
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+type conflictsCmd struct{}
+
+func (*conflictsCmd) Name() string     { return "conflicts" }
+func (*conflictsCmd) Synopsis() string { return "list fields with concurrent values" }
+func (*conflictsCmd) Usage() string {
+	return `Usage: floe conflicts [--dir DIR] [--json]
+
+Lists every field that two people changed at the same time without seeing
+each other's change. Nothing is lost: both values are kept until someone
+resolves the field with 'floe resolve'. The newest value is shown as the
+field's value meanwhile. Sensitive fields are listed without their values.
+`
+}
+func (*conflictsCmd) Flags(*flag.FlagSet) {}
+func (*conflictsCmd) Run(ctx context.Context, env *Env, args []string) error {
+	if err := wantArgs(args, 0, "no arguments", "conflicts"); err != nil {
+		return err
+	}
+	n, err := env.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	cs, err := n.Conflicts(ctx)
+	if err != nil {
+		return err
+	}
+	if env.JSON {
+		if cs == nil {
+			cs = []node.Conflict{}
+		}
+		return printJSON(env.Out, cs)
+	}
+	if len(cs) == 0 {
+		env.Printf("no conflicts\n")
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RECORD\tFIELD\tVALUE\tBY\tWHEN\tHASH\t")
+	for _, c := range cs {
+		label := c.Collection + " " + c.ID[:8]
+		if c.Name != "" {
+			label += " (" + c.Name + ")"
+		}
+		for i, v := range c.Values {
+			if i > 0 {
+				label = ""
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", label, c.Field, formatValue(v.Value), shortDev(v.Author), v.Time.Local().Format("2006-01-02 15:04"), v.Hash[:12])
+		}
+	}
+	tw.Flush()
+	env.Printf("\nResolve with: floe resolve ID FIELD --keep HASH   (or: floe resolve ID FIELD NEW-VALUE)\n")
+	return nil
+}
+
+type resolveCmd struct {
+	keep, coll string
+}
+
+func (*resolveCmd) Name() string { return "resolve" }
+func (*resolveCmd) Synopsis() string {
+	return "settle a conflict by keeping one value or writing a new one"
+}
+func (*resolveCmd) Usage() string {
+	return `Usage: floe resolve ID FIELD --keep HASH   keep one of the conflicting values
+       floe resolve ID FIELD VALUE         write a new value over all of them
+
+ID is a record ID or its first hex digits; HASH is the start of the value's
+hash as 'floe conflicts' shows it. The resolving write has seen every value,
+so every node that syncs it stops reporting the conflict.
+
+Flags:
+  --keep HASH          the value to keep
+  --collection NAME    directory (default) or outreach
+  --dir, --passphrase-file, --json as for every command
+`
+}
+func (c *resolveCmd) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.keep, "keep", "", "hash prefix of the value to keep")
+	fs.StringVar(&c.coll, "collection", node.Directory, "collection of the record")
+}
+func (c *resolveCmd) Run(ctx context.Context, env *Env, args []string) error {
+	hint := "run 'floe resolve --help'"
+	if c.keep == "" && len(args) != 3 || c.keep != "" && len(args) != 2 {
+		return usagef(hint, "want ID FIELD and either --keep HASH or a new VALUE")
+	}
+	n, err := env.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	id, err := n.FindID(ctx, c.coll, args[0])
+	if err != nil {
+		return err
+	}
+	value := ""
+	if len(args) == 3 {
+		value = args[2]
+	}
+	if err := n.Resolve(ctx, c.coll, id, args[1], c.keep, value); err != nil {
+		return err
+	}
+	if env.JSON {
+		return printJSON(env.Out, map[string]any{"id": id.String(), "field": args[1], "resolved": true})
+	}
+	env.Printf("resolved %s on %s\n", args[1], id.Short())
+	return nil
+}
+
+type verifyCmd struct{}
+
+func (*verifyCmd) Name() string     { return "verify" }
+func (*verifyCmd) Synopsis() string { return "check the whole store for damage" }
+func (*verifyCmd) Usage() string {
+	return `Usage: floe verify [--dir DIR] [--json]
+
+Reads every row of the store and checks it: each entry against its hash,
+each index row against its tag and its entry, and the state digest. Exits
+non-zero, saying where, if anything is damaged.
+`
+}
+func (*verifyCmd) Flags(*flag.FlagSet) {}
+func (*verifyCmd) Run(ctx context.Context, env *Env, args []string) error {
+	if err := wantArgs(args, 0, "no arguments", "verify"); err != nil {
+		return err
+	}
+	n, err := env.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	rep, err := n.Store().Verify(ctx)
+	if err != nil {
+		return err
+	}
+	if env.JSON {
+		return printJSON(env.Out, rep)
+	}
+	env.Printf("store is intact: %+v\n", rep)
+	return nil
+}
+
+type passphraseCmd struct {
+	newFile string
+}
+
+func (*passphraseCmd) Name() string { return "passphrase" }
+func (*passphraseCmd) Synopsis() string {
+	return "change the passphrase (re-wraps the key; rewrites no data)"
+}
+func (*passphraseCmd) Usage() string {
+	return `Usage: floe passphrase [--dir DIR] [--passphrase-file OLD] [--new-passphrase-file NEW]
+
+Changes the passphrase. Only the wrapped key in DIR/floe.key is rewritten;
+the data stays as it is. Without files, floe asks for both.
+`
+}
+func (c *passphraseCmd) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.newFile, "new-passphrase-file", "", "read the new passphrase from this file")
+}
+func (c *passphraseCmd) Run(ctx context.Context, env *Env, args []string) error {
+	if err := wantArgs(args, 0, "no arguments", "passphrase"); err != nil {
+		return err
+	}
+	dir, err := env.Dir()
+	if err != nil {
+		return err
+	}
+	old, err := env.Passphrase("Current passphrase for "+dir, false)
+	if err != nil {
+		return err
+	}
+	var neu []byte
+	if c.newFile != "" {
+		b, err := os.ReadFile(c.newFile)
+		if err != nil {
+			return fmt.Errorf("reading the new passphrase file: %w", err)
+		}
+		neu = trimNewline(b)
+	} else {
+		if neu, err = env.prompt("New passphrase", true); err != nil {
+			return err
+		}
+	}
+	if len([]rune(string(neu))) < MinPassphrase {
+		return fmt.Errorf("the new passphrase must be at least %d characters; nothing was changed", MinPassphrase)
+	}
+	if err := store.ChangePassphrase(dir, old, neu); err != nil {
+		return err
+	}
+	env.Printf("passphrase changed for %s\n", dir)
+	return nil
+}
+
+type versionCmd struct{}
+
+func (*versionCmd) Name() string        { return "version" }
+func (*versionCmd) Synopsis() string    { return "show the version and formats" }
+func (*versionCmd) Usage() string       { return "Usage: floe version [--json]\n" }
+func (*versionCmd) Flags(*flag.FlagSet) {}
+func (*versionCmd) Run(ctx context.Context, env *Env, args []string) error {
+	v := map[string]any{"version": "dev", "entry_format": 1}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v["go"] = bi.GoVersion
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				v["commit"] = s.Value
+			}
+		}
+	}
+	if env.JSON {
+		return printJSON(env.Out, v)
+	}
+	env.Printf("floe %v (commit %v, entry format %v)\n", v["version"], v["commit"], v["entry_format"])
+	return nil
+}

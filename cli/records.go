@@ -1,0 +1,312 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/floe-north/floe/node"
+	sp "github.com/floe-north/floe/syncproto"
+)
+
+// collCmd is `floe dir` and `floe outreach`: one collection's records.
+type collCmd struct {
+	coll     string
+	name     string
+	synopsis string
+	subs     []string
+	reveal   multiFlag
+	limit    int
+	kind     string
+	comm     string
+}
+
+func newDirCmd() *collCmd {
+	return &collCmd{coll: node.Directory, name: "dir",
+		synopsis: "the service directory: add, set, show, list, search, rm",
+		subs:     []string{"add", "set", "show", "list", "search", "rm"}}
+}
+
+func newOutreachCmd() *collCmd {
+	return &collCmd{coll: node.Outreach, name: "outreach",
+		synopsis: "outreach contacts and referrals: add, set, show, list, rm",
+		subs:     []string{"add", "set", "show", "list", "rm"}}
+}
+
+func (c *collCmd) Name() string     { return c.name }
+func (c *collCmd) Synopsis() string { return c.synopsis }
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func (c *collCmd) Flags(fs *flag.FlagSet) {
+	fs.Var(&c.reveal, "reveal", "show: also print this sensitive field (e.g. location); may repeat")
+	fs.IntVar(&c.limit, "limit", 20, "search: at most this many results")
+	if c.coll == node.Directory {
+		fs.StringVar(&c.kind, "kind", "", "list: only services of this kind")
+	}
+	fs.StringVar(&c.comm, "community", "", "list: only records of this community")
+}
+
+func (c *collCmd) Usage() string {
+	schema, _ := node.SchemaFor(c.coll)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage:\n")
+	for _, s := range c.subs {
+		switch s {
+		case "add":
+			fmt.Fprintf(&b, "  floe %s add FIELD=VALUE...        create a record; prints its ID\n", c.name)
+		case "set":
+			fmt.Fprintf(&b, "  floe %s set ID FIELD=VALUE...     change fields (sets: FIELD+=X, FIELD-=X)\n", c.name)
+		case "show":
+			fmt.Fprintf(&b, "  floe %s show ID [--reveal FIELD]  every field, its value and any conflicts\n", c.name)
+		case "list":
+			fmt.Fprintf(&b, "  floe %s list [--community C]%s\n", c.name, map[bool]string{true: " [--kind K]", false: ""}[c.coll == node.Directory])
+		case "search":
+			fmt.Fprintf(&b, "  floe %s search WORDS... [--limit N] find services; folds case and accents, works on syllabics\n", c.name)
+		case "rm":
+			fmt.Fprintf(&b, "  floe %s rm ID                     delete the record for good, on every node that syncs\n", c.name)
+		}
+	}
+	fmt.Fprintf(&b, "\nID is a record ID or its first 4 or more hex digits.\n\nFields of %s:\n", c.coll)
+	for _, f := range schema.Fields {
+		req := ""
+		if f.Required {
+			req = " (required)"
+		}
+		fmt.Fprintf(&b, "  %-12s %s%s\n", f.Name, f.Help, req)
+	}
+	fmt.Fprintf(&b, "\nFlags:\n  --dir, --passphrase-file, --json as for every command\n  --reveal FIELD, --limit N, --community C")
+	if c.coll == node.Directory {
+		fmt.Fprintf(&b, ", --kind K")
+		fmt.Fprintf(&b, "\n\nThe location field is never listed, searched or printed unless asked for\nwith show --reveal location.")
+	}
+	fmt.Fprintln(&b)
+	return b.String()
+}
+
+func (c *collCmd) Run(ctx context.Context, env *Env, args []string) error {
+	hint := "run 'floe " + c.name + " --help'"
+	if len(args) == 0 {
+		return usagef(hint, "say what to do: %s", strings.Join(c.subs, ", "))
+	}
+	sub, args := args[0], args[1:]
+	known := false
+	for _, s := range c.subs {
+		known = known || s == sub
+	}
+	if !known {
+		return usagef(hint, "unknown subcommand %q; want one of: %s", sub, strings.Join(c.subs, ", "))
+	}
+	var changes []node.Change
+	if sub == "add" || sub == "set" {
+		rest := args
+		if sub == "set" {
+			if len(args) < 2 {
+				return usagef(hint, "want an ID and at least one FIELD=VALUE")
+			}
+			rest = args[1:]
+		} else if len(args) == 0 {
+			return usagef(hint, "want at least one FIELD=VALUE")
+		}
+		for _, a := range rest {
+			ch, err := node.ParseChange(a)
+			if err != nil {
+				return usagef(hint, "%v", err)
+			}
+			changes = append(changes, ch)
+		}
+	}
+	switch sub {
+	case "show", "rm":
+		if err := wantArgs(args, 1, "one record ID", c.name+" "+sub); err != nil {
+			return err
+		}
+	case "list":
+		if err := wantArgs(args, 0, "no arguments", c.name+" list"); err != nil {
+			return err
+		}
+	case "search":
+		if len(args) == 0 {
+			return usagef(hint, "want words to search for")
+		}
+	}
+	n, err := env.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	switch sub {
+	case "add":
+		id, err := n.Add(ctx, c.coll, changes)
+		if err != nil {
+			return err
+		}
+		if env.JSON {
+			return printJSON(env.Out, map[string]string{"id": id.String()})
+		}
+		env.Printf("%s\n", id)
+		return nil
+	case "set":
+		id, err := n.FindID(ctx, c.coll, args[0])
+		if err != nil {
+			return err
+		}
+		if err := n.Update(ctx, c.coll, id, changes); err != nil {
+			return err
+		}
+		if env.JSON {
+			return printJSON(env.Out, map[string]string{"id": id.String()})
+		}
+		env.Printf("updated %s\n", id.Short())
+		return nil
+	case "show":
+		id, err := n.FindID(ctx, c.coll, args[0])
+		if err != nil {
+			return err
+		}
+		r, err := n.Get(ctx, c.coll, id, node.ReadOptions{Reveal: c.reveal})
+		if err != nil {
+			return err
+		}
+		if env.JSON {
+			return printJSON(env.Out, r)
+		}
+		printRecord(env.Out, r)
+		return nil
+	case "rm":
+		id, err := n.FindID(ctx, c.coll, args[0])
+		if err != nil {
+			return err
+		}
+		if err := n.Delete(ctx, c.coll, id); err != nil {
+			return err
+		}
+		if env.JSON {
+			return printJSON(env.Out, map[string]any{"id": id.String(), "deleted": true})
+		}
+		env.Printf("deleted %s\n", id.Short())
+		return nil
+	case "list":
+		var rs []node.Record
+		err := n.List(ctx, c.coll, func(r node.Record) error {
+			if c.kind != "" && r.Get("kind") != c.kind || c.comm != "" && !strings.EqualFold(r.Get("community"), c.comm) {
+				return nil
+			}
+			rs = append(rs, r)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return printList(env, c.coll, rs)
+	case "search":
+		rs, err := n.Search(ctx, strings.Join(args, " "), c.limit)
+		if err != nil {
+			return err
+		}
+		return printList(env, c.coll, rs)
+	}
+	panic("bug: unhandled subcommand " + sub)
+}
+
+func printList(env *Env, coll string, rs []node.Record) error {
+	if env.JSON {
+		if rs == nil {
+			rs = []node.Record{}
+		}
+		return printJSON(env.Out, rs)
+	}
+	if len(rs) == 0 {
+		env.Printf("nothing found\n")
+		return nil
+	}
+	tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
+	if coll == node.Directory {
+		fmt.Fprintln(tw, "ID\tKIND\tCOMMUNITY\tPHONE\tNAME\t")
+		for _, r := range rs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%s\t\n", r.ID[:8], r.Get("kind"), r.Get("community"), r.Get("phone"), displayName(r), conflictMark(r))
+		}
+	} else {
+		fmt.Fprintln(tw, "ID\tDATE\tCOMMUNITY\tCONTACT\tSUBJECT\tREFERRED TO\tFOLLOW-UP\t")
+		for _, r := range rs {
+			urgent := ""
+			if r.Get("urgent") == "true" {
+				urgent = " (urgent)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s%s\t%s%s\t\n", r.ID[:8], r.Get("date"), r.Get("community"), r.Get("contact"), r.Get("subject"), r.Get("referred_to"), urgent, r.Get("follow_up"), conflictMark(r))
+		}
+	}
+	return tw.Flush()
+}
+
+func conflictMark(r node.Record) string {
+	if r.Conflicted() {
+		return "  [conflict]"
+	}
+	return ""
+}
+
+func displayName(r node.Record) string {
+	for _, p := range []string{"name/en", "name/fr", "name/iu"} {
+		if v := r.Get(p); v != "" {
+			return v
+		}
+	}
+	for _, f := range r.Fields {
+		if strings.HasPrefix(f.Path, "name/") {
+			return fmt.Sprint(f.Value)
+		}
+	}
+	return "(no name)"
+}
+
+func printRecord(w io.Writer, r node.Record) {
+	title := r.Collection + " record"
+	if r.Collection == node.Directory {
+		title = displayName(r)
+	}
+	fmt.Fprintf(w, "%s\n  id  %s\n", title, r.ID)
+	if r.Deleted {
+		fmt.Fprintf(w, "  (deleted)\n")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, f := range r.Fields {
+		fmt.Fprintf(tw, "  %s\t%s\t\n", f.Path, formatValue(f.Value))
+		for _, s := range f.Siblings {
+			fmt.Fprintf(tw, "  \t  conflict: also %s (by %s, %s, hash %s)\t\n", formatValue(s.Value), shortDev(s.Author), s.Time.Format("2006-01-02 15:04"), s.Hash[:12])
+		}
+	}
+	tw.Flush()
+	if r.Conflicted() {
+		fmt.Fprintf(w, "\nThis record has conflicting values. Keep one with\n  floe resolve %s FIELD --keep HASH\nor write a new value with floe resolve %s FIELD VALUE.\n", r.ID[:8], r.ID[:8])
+	}
+}
+
+func shortDev(s string) string {
+	if d, err := sp.ParseDeviceID(s); err == nil {
+		return d.Short()
+	}
+	return s
+}
+
+func formatValue(v any) string {
+	switch x := v.(type) {
+	case []string:
+		if len(x) == 0 {
+			return "(none)"
+		}
+		return strings.Join(x, ", ")
+	case string:
+		return x
+	case nil:
+		return "(empty)"
+	}
+	return fmt.Sprint(v)
+}

@@ -1,0 +1,235 @@
+// Package node is a running Floe node: it owns the device key, the hybrid
+// clock and the encrypted store, and turns what people ask for (add a
+// service, record an outreach contact, search, resolve a conflict) into
+// signed entries and merged reads. The libp2p host, the scheduler and the
+// HTTP API will live here too.
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/floe-north/floe/store"
+	sp "github.com/floe-north/floe/syncproto"
+)
+
+// Options configure a node.
+type Options struct {
+	Logger *slog.Logger
+	// Now is the wall clock; tests inject one. Nil means time.Now.
+	Now func() time.Time
+	// MaxDrift is how far ahead an incoming entry may be stamped.
+	MaxDrift time.Duration
+	// Store options; IndexText is set by the node.
+	Store store.Options
+}
+
+// Node is an open node.
+type Node struct {
+	st    *store.Store
+	key   ed25519.PrivateKey
+	id    sp.DeviceID
+	log   *slog.Logger
+	now   func() time.Time
+	mu    sync.Mutex // serializes writes and guards clock
+	clock sp.Clock
+}
+
+const metaDeviceKey = "device-key"
+
+func (o *Options) fill() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	o.Store.Logger = o.Logger
+	o.Store.IndexText = IndexText
+}
+
+// Init creates a node in dir: the encrypted store and a new device key.
+func Init(ctx context.Context, dir string, passphrase []byte, opts Options) (*Node, error) {
+	opts.fill()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("making a device key: %w", err)
+	}
+	st, err := store.Create(ctx, dir, passphrase, opts.Store)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.PutMeta(metaDeviceKey, priv.Seed()); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("saving the device key: %w; remove %s and run init again", err, dir)
+	}
+	n := newNode(st, priv, opts)
+	n.log.Info("node created", "device", n.id.Short())
+	return n, nil
+}
+
+// Open unlocks an existing node.
+func Open(ctx context.Context, dir string, passphrase []byte, opts Options) (*Node, error) {
+	opts.fill()
+	st, err := store.Open(ctx, dir, passphrase, opts.Store)
+	if err != nil {
+		return nil, err
+	}
+	seed, err := st.GetMeta(metaDeviceKey)
+	if errors.Is(err, sp.ErrNotFound) {
+		st.Close()
+		return nil, fmt.Errorf("%s has no device key: an earlier `floe init` did not finish; remove %s and run init again: %w", dir, dir, store.ErrIncomplete)
+	}
+	if err == nil && len(seed) != ed25519.SeedSize {
+		err = fmt.Errorf("%w: device key has the wrong length", store.ErrIntegrity)
+	}
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("reading the device key: %w", err)
+	}
+	n := newNode(st, ed25519.NewKeyFromSeed(seed), opts)
+	sum, err := st.Summary(ctx)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	n.clock.Observe(sum.LastWrite)
+	return n, nil
+}
+
+func newNode(st *store.Store, key ed25519.PrivateKey, opts Options) *Node {
+	n := &Node{st: st, key: key, log: opts.Logger.With("subsystem", "node"), now: opts.Now}
+	copy(n.id[:], key.Public().(ed25519.PublicKey))
+	n.clock.MaxDrift = opts.MaxDrift
+	return n
+}
+
+// Close closes the store.
+func (n *Node) Close() error { return n.st.Close() }
+
+// ID is the device ID.
+func (n *Node) ID() sp.DeviceID { return n.id }
+
+// Store is the node's store.
+func (n *Node) Store() *store.Store { return n.st }
+
+// IndexText is the search-index policy: the text of searchable directory
+// fields. Sensitive fields are never indexed.
+func IndexText(e *sp.Entry) string {
+	if e.Collection != Directory || e.Kind != sp.KindValue {
+		return ""
+	}
+	_, spec, err := DirectorySchema.ResolvePath(e.Field)
+	if err != nil || spec.Sensitive || !spec.Searchable {
+		return ""
+	}
+	v, err := sp.DecodeValue(e.Value)
+	if err != nil {
+		return ""
+	}
+	switch x := v.(type) {
+	case string:
+		return x
+	case bool:
+		if spec.Type == Set && x {
+			_, elem, _ := splitPath(e.Field)
+			return elem
+		}
+	}
+	return ""
+}
+
+func splitPath(p string) (top, elem string, ok bool) {
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' {
+			return p[:i], p[i+1:], true
+		}
+	}
+	return p, "", false
+}
+
+// write stamps, signs and applies new entries for one record. build gets
+// the record's current entries and returns the entries to write without
+// time, author, context or signature.
+func (n *Node) write(ctx context.Context, coll string, id sp.RecordID, build func(cur []sp.Entry) ([]sp.Entry, error)) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	cur, err := n.st.Record(ctx, coll, id)
+	if err != nil && !errors.Is(err, sp.ErrNotFound) {
+		return err
+	}
+	if len(cur) == 1 && cur[0].Kind == sp.KindTombstone {
+		return fmt.Errorf("record %s was deleted; a deleted record cannot be changed", id.Short())
+	}
+	es, err := build(cur)
+	if err != nil {
+		return err
+	}
+	now := n.now()
+	for i := range es {
+		e := &es[i]
+		e.Collection, e.Record = coll, id
+		e.Time = n.clock.Now(now)
+		if e.Kind == sp.KindValue {
+			var sib []sp.Entry
+			for _, c := range cur {
+				if c.Field == e.Field {
+					sib = append(sib, c)
+				}
+			}
+			e.Context = sp.Context(sib)
+		}
+		e.Sign(n.key)
+		if err := e.Validate(); err != nil {
+			return err
+		}
+	}
+	_, err = n.st.ApplyVerified(ctx, es)
+	return err
+}
+
+// Merge verifies entries from elsewhere (structure, signature, clock) and
+// applies the ones that pass. Entries that fail are counted and reported in
+// the error; the rest are applied.
+func (n *Node) Merge(ctx context.Context, es []sp.Entry) (sp.ApplyResult, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.now()
+	ok := es[:0:0]
+	var errs []error
+	verr := parallel(len(es), func(i int) error { return es[i].Verify() })
+	for i := range es {
+		e := &es[i]
+		if err := verr[i]; err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := n.clock.Check(e.Time, e.Author, now); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ok = append(ok, *e)
+	}
+	res, err := n.st.ApplyVerified(ctx, ok)
+	if err != nil {
+		return res, err
+	}
+	for i := range ok {
+		n.clock.Observe(ok[i].Time)
+	}
+	if len(errs) > 0 {
+		return res, fmt.Errorf("%d of %d entries were refused; first: %w", len(errs), len(es), errs[0])
+	}
+	return res, nil
+}
+
+// Entries calls fn for every entry the node keeps, in sync order.
+func (n *Node) Entries(ctx context.Context, fn func(sp.Entry) error) error {
+	return n.st.ScanSyncOrder(ctx, nil, func(_ sp.SyncKey, e sp.Entry) error { return fn(e) })
+}

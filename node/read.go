@@ -1,0 +1,279 @@
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	sp "github.com/floe-north/floe/syncproto"
+)
+
+// Value is one kept value of a field.
+type Value struct {
+	Value  any       `json:"value"`
+	Time   time.Time `json:"time"`
+	Author string    `json:"author"`
+	Hash   string    `json:"hash"`
+}
+
+// Field is a field as people read it.
+type Field struct {
+	Path string `json:"field"`
+	// Value is the current value; for a set field, the present elements.
+	Value any `json:"value"`
+	// Siblings are concurrent values that nobody has resolved yet.
+	Siblings  []Value `json:"conflicts,omitempty"`
+	Current   *Value  `json:"written,omitempty"`
+	Sensitive bool    `json:"sensitive,omitempty"`
+}
+
+// Record is a record as people read it.
+type Record struct {
+	Collection string  `json:"collection"`
+	ID         string  `json:"id"`
+	Deleted    bool    `json:"deleted,omitempty"`
+	Fields     []Field `json:"fields"`
+}
+
+// Get returns a field value's string form, or "".
+func (r *Record) Get(path string) string {
+	for _, f := range r.Fields {
+		if f.Path == path {
+			return fmt.Sprint(f.Value)
+		}
+	}
+	return ""
+}
+
+// Conflicted reports whether any field has siblings.
+func (r *Record) Conflicted() bool {
+	return slices.ContainsFunc(r.Fields, func(f Field) bool { return len(f.Siblings) > 0 })
+}
+
+// ReadOptions say what a read may show.
+type ReadOptions struct {
+	// Reveal names sensitive fields to include. Others are left out.
+	Reveal []string
+}
+
+func valueOf(e *sp.Entry) Value {
+	v, err := sp.DecodeValue(e.Value)
+	if err != nil {
+		v = fmt.Sprintf("<undecodable value: %v>", err)
+	}
+	return Value{Value: v, Time: e.Time.Time(), Author: e.Author.String(), Hash: e.Hash().String()}
+}
+
+// view turns a folded record into what people read.
+func view(rv *sp.RecordView, opts ReadOptions) Record {
+	r := Record{Collection: rv.Collection, ID: rv.ID.String(), Deleted: rv.Tombstone != nil, Fields: []Field{}}
+	schema, _ := SchemaFor(rv.Collection)
+	sets := map[string]bool{}
+	for i := range rv.Fields {
+		f := &rv.Fields[i]
+		top, _, _ := splitPath(f.Field)
+		var spec *FieldSpec
+		if schema != nil {
+			spec, _ = schema.Spec(top)
+		}
+		if spec != nil && spec.Sensitive && !slices.Contains(opts.Reveal, top) {
+			continue
+		}
+		if spec != nil && spec.Type == Set {
+			if !sets[top] {
+				sets[top] = true
+				r.Fields = append(r.Fields, Field{Path: top, Value: currentSet(rv, top)})
+			}
+			continue
+		}
+		cur := valueOf(&f.Current)
+		out := Field{Path: f.Field, Value: cur.Value, Current: &cur, Sensitive: spec != nil && spec.Sensitive}
+		if f.Kind == sp.KindTally {
+			out.Value = f.Total
+		}
+		for j := range f.Siblings {
+			out.Siblings = append(out.Siblings, valueOf(&f.Siblings[j]))
+		}
+		r.Fields = append(r.Fields, out)
+	}
+	return r
+}
+
+// Get reads one record.
+func (n *Node) Get(ctx context.Context, coll string, id sp.RecordID, opts ReadOptions) (Record, error) {
+	es, err := n.st.Record(ctx, coll, id)
+	if errors.Is(err, sp.ErrNotFound) {
+		return Record{}, fmt.Errorf("no %s record %s", coll, id.Short())
+	}
+	if err != nil {
+		return Record{}, err
+	}
+	rv := sp.Fold(coll, id, es)
+	return view(&rv, opts), nil
+}
+
+// List calls fn for every live record of a collection, in ID order.
+func (n *Node) List(ctx context.Context, coll string, fn func(Record) error) error {
+	if _, err := SchemaFor(coll); err != nil {
+		return err
+	}
+	return n.st.Records(ctx, coll, sp.RecordID{}, func(id sp.RecordID, deleted bool) error {
+		if deleted {
+			return nil
+		}
+		r, err := n.Get(ctx, coll, id, ReadOptions{})
+		if err != nil {
+			return err
+		}
+		return fn(r)
+	})
+}
+
+var errStop = errors.New("stop")
+
+// FindID resolves a record ID or a unique prefix of at least 4 hex digits.
+func (n *Node) FindID(ctx context.Context, coll, prefix string) (sp.RecordID, error) {
+	prefix = strings.ToLower(strings.TrimSpace(prefix))
+	if len(prefix) == 32 {
+		return sp.ParseRecordID(prefix)
+	}
+	if len(prefix) < 4 || len(prefix) > 32 {
+		return sp.RecordID{}, fmt.Errorf("%q: give a record ID or at least its first 4 hex digits", prefix)
+	}
+	padded := prefix + strings.Repeat("0", 32-len(prefix))
+	b, err := hex.DecodeString(padded)
+	if err != nil {
+		return sp.RecordID{}, fmt.Errorf("%q is not a record ID (hex digits only)", prefix)
+	}
+	var start, found sp.RecordID
+	copy(start[:], b)
+	count := 0
+	err = n.st.Records(ctx, coll, start, func(id sp.RecordID, deleted bool) error {
+		if !strings.HasPrefix(id.String(), prefix) {
+			return errStop
+		}
+		found = id
+		count++
+		if count > 1 {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return sp.RecordID{}, err
+	}
+	switch count {
+	case 0:
+		return sp.RecordID{}, fmt.Errorf("no %s record starts with %q", coll, prefix)
+	case 1:
+		return found, nil
+	}
+	return sp.RecordID{}, fmt.Errorf("more than one %s record starts with %q; give more digits", coll, prefix)
+}
+
+// Search finds directory records matching a query. Sensitive fields are
+// never searched or returned.
+func (n *Node) Search(ctx context.Context, query string, limit int) ([]Record, error) {
+	ids, err := n.st.Search(ctx, query, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Record, 0, len(ids))
+	for _, id := range ids {
+		r, err := n.Get(ctx, Directory, id, ReadOptions{})
+		if err != nil {
+			return nil, err
+		}
+		if !r.Deleted {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// Conflict is a field with concurrent values.
+type Conflict struct {
+	Collection string  `json:"collection"`
+	ID         string  `json:"id"`
+	Name       string  `json:"name,omitempty"`
+	Field      string  `json:"field"`
+	Values     []Value `json:"values"`
+}
+
+// Conflicts lists every field, in every collection, that has concurrent
+// values. Sensitive fields are listed by name only, without values.
+func (n *Node) Conflicts(ctx context.Context) ([]Conflict, error) {
+	var out []Conflict
+	for _, coll := range []string{Directory, Outreach} {
+		schema, _ := SchemaFor(coll)
+		err := n.st.Records(ctx, coll, sp.RecordID{}, func(id sp.RecordID, deleted bool) error {
+			if deleted {
+				return nil
+			}
+			es, err := n.st.Record(ctx, coll, id)
+			if err != nil {
+				return err
+			}
+			rv := sp.Fold(coll, id, es)
+			name := ""
+			if f := rv.Field("name/en"); f != nil {
+				v, _ := sp.DecodeValue(f.Current.Value)
+				name, _ = v.(string)
+			}
+			for i := range rv.Fields {
+				f := &rv.Fields[i]
+				top, _, _ := splitPath(f.Field)
+				spec, _ := schema.Spec(top)
+				if !f.Conflict() || spec == nil || spec.Type == Set {
+					continue
+				}
+				c := Conflict{Collection: coll, ID: id.String(), Name: name, Field: f.Field}
+				for _, e := range f.All() {
+					v := valueOf(&e)
+					if spec.Sensitive {
+						v.Value = "(sensitive: use show --reveal)"
+					}
+					c.Values = append(c.Values, v)
+				}
+				out = append(out, c)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Status describes the node.
+type Status struct {
+	NodeID     string    `json:"node_id"`
+	Dir        string    `json:"dir"`
+	Entries    uint64    `json:"entries"`
+	StoreBytes int64     `json:"store_bytes"`
+	LastWrite  time.Time `json:"last_write,omitzero"`
+	StateHash  string    `json:"state_hash"`
+}
+
+// Status reports the node's state.
+func (n *Node) Status(ctx context.Context) (Status, error) {
+	sum, err := n.st.Summary(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	size, err := n.st.Size()
+	if err != nil {
+		return Status{}, err
+	}
+	h := sum.Digest.StateHash()
+	s := Status{NodeID: n.id.String(), Dir: n.st.Dir(), Entries: sum.Digest.Count, StoreBytes: size, StateHash: hex.EncodeToString(h[:])}
+	if sum.LastWrite != 0 {
+		s.LastWrite = sum.LastWrite.Time()
+	}
+	return s, nil
+}

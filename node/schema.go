@@ -1,0 +1,204 @@
+package node
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Collections in this version.
+const (
+	Directory = "directory"
+	Outreach  = "outreach"
+)
+
+// FieldType says what a field holds and how it is checked.
+type FieldType int
+
+const (
+	Text FieldType = iota
+	Enum
+	Date // YYYY-MM-DD
+	Bool
+	Set     // a set of short keys; each element is its own field path
+	Subject // a pseudonymous subject code
+)
+
+// FieldSpec describes one field of a collection.
+type FieldSpec struct {
+	Name string
+	Type FieldType
+	// PerLanguage fields are written as NAME/LANG, e.g. name/fr.
+	PerLanguage bool
+	// Sensitive fields are never indexed, listed or printed unless asked
+	// for by name. The trust layer will seal them.
+	Sensitive bool
+	// Searchable fields feed the directory search index.
+	Searchable bool
+	Required   bool
+	Values     []string // for Enum
+	MaxLen     int      // in characters, for Text
+	Help       string
+}
+
+// Schema is the set of fields a collection allows.
+type Schema struct {
+	Collection string
+	Fields     []FieldSpec
+}
+
+// Kinds of directory service.
+var ServiceKinds = []string{"hotline", "shelter", "health", "legal", "transport", "funds", "other"}
+
+// ContactKinds are the kinds of outreach contact.
+var ContactKinds = []string{"in-person", "phone", "text", "video", "other"}
+
+// DirectorySchema is the service directory: public facts about services,
+// and a sensitive location for shelters.
+var DirectorySchema = Schema{Collection: Directory, Fields: []FieldSpec{
+	{Name: "name", Type: Text, PerLanguage: true, Searchable: true, Required: true, MaxLen: 200, Help: "service name, per language: name/en, name/fr, name/iu (plain 'name' means name/en)"},
+	{Name: "kind", Type: Enum, Values: ServiceKinds, Searchable: true, Required: true, Help: "kind of service"},
+	{Name: "community", Type: Text, Searchable: true, MaxLen: 100, Help: "community served"},
+	{Name: "region", Type: Text, Searchable: true, MaxLen: 100, Help: "region or territory"},
+	{Name: "phone", Type: Text, Searchable: true, MaxLen: 64, Help: "public or intake phone number"},
+	{Name: "hours", Type: Text, Searchable: true, MaxLen: 200, Help: "opening hours"},
+	{Name: "languages", Type: Set, Searchable: true, Help: "languages spoken, e.g. en,fr,iu"},
+	{Name: "intake", Type: Text, Searchable: true, MaxLen: 2000, Help: "how to reach intake"},
+	{Name: "notes", Type: Text, Searchable: true, MaxLen: 4000, Help: "other notes"},
+	{Name: "tags", Type: Set, Searchable: true, Help: "free tags"},
+	{Name: "location", Type: Text, Sensitive: true, MaxLen: 2000, Help: "where the service is; for a shelter this is secret"},
+}}
+
+// OutreachSchema is an outreach contact or referral, kept to the minimum:
+// no names, only a pseudonymous subject code.
+var OutreachSchema = Schema{Collection: Outreach, Fields: []FieldSpec{
+	{Name: "date", Type: Date, Required: true, Help: "date of the contact, YYYY-MM-DD"},
+	{Name: "community", Type: Text, Required: true, MaxLen: 100, Help: "community"},
+	{Name: "contact", Type: Enum, Values: ContactKinds, Required: true, Help: "kind of contact"},
+	{Name: "referred_to", Type: Text, MaxLen: 200, Help: "service referred to (name or directory record ID)"},
+	{Name: "follow_up", Type: Date, Help: "follow-up due, YYYY-MM-DD"},
+	{Name: "subject", Type: Subject, Required: true, Help: "pseudonymous subject code such as S-7K3Q; never a name"},
+	{Name: "urgent", Type: Bool, Help: "urgent referral (true/false)"},
+}}
+
+// SchemaFor returns the schema of a collection.
+func SchemaFor(collection string) (*Schema, error) {
+	switch collection {
+	case Directory:
+		return &DirectorySchema, nil
+	case Outreach:
+		return &OutreachSchema, nil
+	}
+	return nil, fmt.Errorf("unknown collection %q (known: %s, %s)", collection, Directory, Outreach)
+}
+
+// Spec returns the spec of a top-level field name.
+func (s *Schema) Spec(name string) (*FieldSpec, bool) {
+	for i := range s.Fields {
+		if s.Fields[i].Name == name {
+			return &s.Fields[i], true
+		}
+	}
+	return nil, false
+}
+
+// FieldNames lists the top-level field names.
+func (s *Schema) FieldNames() []string {
+	var out []string
+	for _, f := range s.Fields {
+		out = append(out, f.Name)
+	}
+	return out
+}
+
+var (
+	langRe    = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z]{4})?$`)
+	elemRe    = regexp.MustCompile(`^[\p{L}\p{N}][\p{L}\p{N}._-]{0,31}$`)
+	subjectRe = regexp.MustCompile(`^[A-Z0-9][A-Z0-9-]{1,15}$`)
+)
+
+// ErrUnknownField and friends are what a user gets for bad field input.
+type FieldError struct {
+	Collection, Field, Msg string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("%s field %q: %s", e.Collection, e.Field, e.Msg)
+}
+
+// ResolvePath checks a field path against the schema and returns its
+// canonical form and spec: "name" becomes "name/en"; per-language and set
+// fields need their element ("name/fr", "languages/iu").
+func (s *Schema) ResolvePath(path string) (string, *FieldSpec, error) {
+	top, elem, hasElem := strings.Cut(path, "/")
+	spec, ok := s.Spec(top)
+	if !ok {
+		return "", nil, &FieldError{s.Collection, path, "unknown field; known fields: " + strings.Join(s.FieldNames(), ", ")}
+	}
+	switch {
+	case spec.PerLanguage:
+		if !hasElem {
+			elem = "en"
+		}
+		if !langRe.MatchString(elem) {
+			return "", nil, &FieldError{s.Collection, path, "language must be a code such as en, fr or iu"}
+		}
+		return top + "/" + elem, spec, nil
+	case spec.Type == Set:
+		if !hasElem || !elemRe.MatchString(elem) {
+			return "", nil, &FieldError{s.Collection, path, "set elements are short words of letters, digits, '.', '_' or '-'"}
+		}
+		return top + "/" + elem, spec, nil
+	case hasElem:
+		return "", nil, &FieldError{s.Collection, path, "this field has no parts"}
+	}
+	return top, spec, nil
+}
+
+// CheckValue parses a value given as text for a field and returns the value
+// to store.
+func (spec *FieldSpec) CheckValue(coll, path, v string) (any, error) {
+	bad := func(format string, a ...any) error {
+		return &FieldError{coll, path, fmt.Sprintf(format, a...)}
+	}
+	switch spec.Type {
+	case Text:
+		if !utf8.ValidString(v) {
+			return nil, bad("not valid UTF-8 text")
+		}
+		if n := utf8.RuneCountInString(v); n > spec.MaxLen {
+			return nil, bad("%d characters is over the limit of %d", n, spec.MaxLen)
+		}
+		if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' }) {
+			return nil, bad("holds control characters")
+		}
+		return v, nil
+	case Enum:
+		if !slices.Contains(spec.Values, v) {
+			return nil, bad("%q is not one of: %s", v, strings.Join(spec.Values, ", "))
+		}
+		return v, nil
+	case Date:
+		if _, err := time.Parse(time.DateOnly, v); err != nil {
+			return nil, bad("%q is not a date in the form YYYY-MM-DD", v)
+		}
+		return v, nil
+	case Bool, Set:
+		switch strings.ToLower(v) {
+		case "true", "yes", "1":
+			return true, nil
+		case "false", "no", "0":
+			return false, nil
+		}
+		return nil, bad("%q is not true or false", v)
+	case Subject:
+		if !subjectRe.MatchString(v) || !strings.ContainsAny(v, "0123456789") {
+			return nil, bad("must be a pseudonymous code such as S-7K3Q (capital letters, digits and '-', with at least one digit), never a name")
+		}
+		return v, nil
+	}
+	panic("bug: unknown field type")
+}
