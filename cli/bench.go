@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -22,6 +23,8 @@ type benchCmd struct {
 	merge    int
 	searches int
 	keep     bool
+	cpuProf  string
+	memProf  string
 }
 
 func (*benchCmd) Name() string     { return "bench" }
@@ -49,6 +52,7 @@ Flags:
   --searches N   searches and point reads to time (default 2000)
   --dir DIR      work in DIR (must not hold a node yet); kept
   --keep         keep the temporary directory
+  --cpuprofile F, --memprofile F   profiles of the import, for go tool pprof
 `
 }
 func (c *benchCmd) Flags(fs *flag.FlagSet) {
@@ -56,6 +60,8 @@ func (c *benchCmd) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.merge, "merge", 100_000, "entries to merge into a second node")
 	fs.IntVar(&c.searches, "searches", 2000, "searches and reads to time")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory")
+	fs.StringVar(&c.cpuProf, "cpuprofile", "", "write a CPU profile of the import to this file")
+	fs.StringVar(&c.memProf, "memprofile", "", "write a heap profile at the end of the import to this file")
 }
 
 // BenchResult is what floe bench measures.
@@ -112,6 +118,16 @@ func (c *benchCmd) Run(ctx context.Context, env *Env, args []string) (err error)
 		}
 	}()
 
+	if c.cpuProf != "" {
+		f, err := os.Create(c.cpuProf)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	// Import: directory records first, then outreach, in batches.
 	var sample []sp.RecordID
 	var words []string
@@ -178,6 +194,19 @@ func (c *benchCmd) Run(ctx context.Context, env *Env, args []string) (err error)
 		}
 	}
 	res.ImportSeconds = time.Since(start).Seconds()
+	if c.cpuProf != "" {
+		pprof.StopCPUProfile()
+	}
+	if c.memProf != "" {
+		f, err := os.Create(c.memProf)
+		if err != nil {
+			return err
+		}
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			return err
+		}
+		f.Close()
+	}
 	res.Entries = count()
 	res.ImportPerSec = float64(res.Entries) / res.ImportSeconds
 	_, res.PeakRSS, _ = memoryStats()

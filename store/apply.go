@@ -47,6 +47,12 @@ func (s *Store) ApplyVerified(ctx context.Context, entries []sp.Entry) (sp.Apply
 		committed = true
 		entries = entries[n:]
 	}
+	// One sync for the whole call: what ApplyVerified returns as applied
+	// is on disk (Floe's sync acknowledges it), at one fsync per call
+	// rather than per transaction.
+	if err := s.db.Sync(); err != nil {
+		return total, s.writeError(err, committed)
+	}
 	return total, nil
 }
 

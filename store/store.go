@@ -233,7 +233,7 @@ func Open(ctx context.Context, dir string, passphrase []byte, opts Options) (*St
 // badgerOptions are badger's settings, chosen for old laptops with little
 // memory, slow disks and unclean shutdowns. Checked against badger v4.9.6.
 func badgerOptions(dir string, key []byte, log *slog.Logger) badger.Options {
-	return badger.DefaultOptions(dir).
+	o := badger.DefaultOptions(dir).
 		// Memtables are 8 MiB (default 64). Each has a memory-mapped
 		// write-ahead log, a sparse 16 MiB file. Badger caps one
 		// transaction at 15% of this, 1.2 MiB: ApplyVerified commits and
@@ -241,6 +241,11 @@ func badgerOptions(dir string, key []byte, log *slog.Logger) badger.Options {
 		WithMemTableSize(8 << 20).
 		// One memtable taking writes and one being flushed (default 5).
 		WithNumMemtables(2).
+		// Tables are 2 MiB on every level (badger doubles them per level
+		// by default, to 64 MiB and more). A compaction builds up to a
+		// dozen tables at once, each whole in memory: with big tables that
+		// alone took hundreds of MiB in a million-entry import.
+		WithBaseTableSize(2 << 20).
 		// Compact level 0 once it has 2 tables, and stall writes at 4
 		// (defaults 5 and 15): few small tables keep reads and memory
 		// down, and Floe's write rate is low.
@@ -270,9 +275,10 @@ func badgerOptions(dir string, key []byte, log *slog.Logger) badger.Options {
 		// Writes are serialized by the store's mutex, so badger need not
 		// track read sets to detect conflicts.
 		WithDetectConflicts(false).
-		// Sync each commit: a laptop's battery dies, and an applied entry
-		// must survive it (Floe's sync acknowledges what it applied).
-		WithSyncWrites(true).
+		// Commits are not synced one by one: ApplyVerified syncs once
+		// before it returns (see there), so an applied entry survives a
+		// dead battery without an fsync per transaction.
+		WithSyncWrites(false).
 		// Check each block's checksum when it is read from disk, so that a
 		// damaged table is an error and not a wrong value. (OnTableRead
 		// would read every table whole at open: slow on an old disk.)
@@ -287,12 +293,18 @@ func badgerOptions(dir string, key []byte, log *slog.Logger) badger.Options {
 		// Its data keys rotate every 10 days (the default) and are kept in
 		// KEYREGISTRY, encrypted with this key.
 		WithEncryptionKey(key).
-		// Snappy (the default): cheap on old CPUs. Compression runs
-		// before encryption.
-		WithCompression(options.Snappy).
+		// No compression. A third of every entry (hash, signature,
+		// record ID) and most index keys are random bytes that do not
+		// compress, and each table builder holds a compressed copy of its
+		// table in memory beside the plain and encrypted ones: without it,
+		// compactions need a third less memory and CPU.
+		WithCompression(options.None).
 		// Badger's expvar metrics are global to the process and unused.
 		WithMetricsEnabled(false).
 		WithLogger(badgerLogger{log})
+	// (With BaseTableSize above.) Badger has no With method for it.
+	o.TableSizeMultiplier = 1
+	return o
 }
 
 // openData opens (or, with create, makes) the badger database of a node
