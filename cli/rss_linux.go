@@ -9,11 +9,14 @@ import (
 	"strings"
 )
 
-// memoryStats reads the resident set size now and at its peak, in bytes.
-func memoryStats() (rss, peak int64, ok bool) {
+// memoryStats reads the resident set size now and at its peak, and the
+// part of it now that is anonymous memory (the heap and the like, as
+// opposed to pages of memory-mapped files, which the kernel can drop), in
+// bytes.
+func memoryStats() (rss, peak, anon int64, ok bool) {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -35,7 +38,9 @@ func memoryStats() (rss, peak int64, ok bool) {
 			rss = n << 10
 		case "VmHWM":
 			peak = n << 10
+		case "RssAnon":
+			anon = n << 10
 		}
 	}
-	return rss, peak, rss > 0
+	return rss, peak, anon, rss > 0
 }

@@ -3,4 +3,4 @@
 package cli
 
 // memoryStats is not measured on this system yet.
-func memoryStats() (rss, peak int64, ok bool) { return 0, 0, false }
+func memoryStats() (rss, peak, anon int64, ok bool) { return 0, 0, 0, false }

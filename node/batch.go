@@ -63,12 +63,15 @@ func (n *Node) AddBatch(ctx context.Context, coll string, records [][]Change) ([
 		}
 		all = append(all, es...)
 	}
+	// New records need no causal context, so only stamping holds the
+	// lock: two imports can sign one batch while the store applies
+	// another.
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	now := n.now()
 	for i := range all {
 		all[i].Time = n.clock.Now(now)
 	}
+	n.mu.Unlock()
 	signAll(all, n.key)
 	if _, err := n.st.ApplyVerified(ctx, all); err != nil {
 		return nil, err

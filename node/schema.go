@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	sp "github.com/floe-north/floe/syncproto"
 )
 
 // Collections in this version.
@@ -133,6 +135,18 @@ func (e *FieldError) Error() string {
 // canonical form and spec: "name" becomes "name/en"; per-language and set
 // fields need their element ("name/fr", "languages/iu").
 func (s *Schema) ResolvePath(path string) (string, *FieldSpec, error) {
+	p, spec, err := s.resolvePath(path)
+	if err != nil {
+		return "", nil, err
+	}
+	// The element rules allow paths that are still too long in bytes.
+	if err := sp.ValidateField(p); err != nil {
+		return "", nil, &FieldError{s.Collection, path, err.Error()}
+	}
+	return p, spec, nil
+}
+
+func (s *Schema) resolvePath(path string) (string, *FieldSpec, error) {
 	top, elem, hasElem := strings.Cut(path, "/")
 	spec, ok := s.Spec(top)
 	if !ok {

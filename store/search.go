@@ -42,8 +42,11 @@ func (s *Store) Search(ctx context.Context, query string, limit int) ([]sp.Recor
 	defer release()
 
 	// cand maps each record that matched every term so far to the number
-	// of terms it matched exactly.
-	var cand map[sp.RecordID]int
+	// of terms it matched exactly, and to one posting per term that made
+	// it match. Tags are checked only on the postings of the records
+	// returned, after the scan: checking every posting scanned was a third
+	// of a search's time.
+	var cand map[sp.RecordID]*match
 	err = s.view("the search index", func(txn *badger.Txn) error {
 		n := 0
 		for _, q := range terms {
@@ -56,7 +59,8 @@ func (s *Store) Search(ctx context.Context, query string, limit int) ([]sp.Recor
 			} else {
 				for id, c := range cand {
 					if f, ok := found[id]; ok {
-						cand[id] = c + f
+						c.exact += f.exact
+						c.proofs = append(c.proofs, f.proofs...)
 					} else {
 						delete(cand, id)
 					}
@@ -72,15 +76,15 @@ func (s *Store) Search(ctx context.Context, query string, limit int) ([]sp.Recor
 		return nil, err
 	}
 	type hit struct {
-		id    sp.RecordID
-		exact int
+		id sp.RecordID
+		m  *match
 	}
 	hits := make([]hit, 0, len(cand))
 	for id, c := range cand {
 		hits = append(hits, hit{id, c})
 	}
 	slices.SortFunc(hits, func(a, b hit) int {
-		if c := cmp.Compare(b.exact, a.exact); c != 0 {
+		if c := cmp.Compare(b.m.exact, a.m.exact); c != 0 {
 			return c
 		}
 		return bytes.Compare(a.id[:], b.id[:])
@@ -91,6 +95,13 @@ func (s *Store) Search(ctx context.Context, query string, limit int) ([]sp.Recor
 	if limit > 0 && len(hits) > limit {
 		hits = hits[:limit]
 	}
+	for _, h := range hits {
+		for _, p := range h.m.proofs {
+			if !s.tags.check(p.tag, p.key, nil) {
+				return nil, s.integrity("the search index", "a row's tag does not match")
+			}
+		}
+	}
 	out := make([]sp.RecordID, len(hits))
 	for i, h := range hits {
 		out[i] = h.id
@@ -98,13 +109,23 @@ func (s *Store) Search(ctx context.Context, query string, limit int) ([]sp.Recor
 	return out, nil
 }
 
+// match is what the scan knows of one candidate record.
+type match struct {
+	exact  int
+	proofs []posting
+}
+
+// posting is a copy of a posting row, to check its tag later.
+type posting struct {
+	key, tag []byte
+}
+
 // postings reads the postings of every stored term that starts with q, and
-// returns the records they name, each with 1 if it has q itself as a term
-// and 0 if only longer ones. With cand set, only records in cand are
-// returned, and only their postings are checked. n counts rows read, for
-// checks of ctx.
-func (s *Store) postings(ctx context.Context, txn *badger.Txn, q string, cand map[sp.RecordID]int, n *int) (map[sp.RecordID]int, error) {
-	found := map[sp.RecordID]int{}
+// returns the records they name, each with exact 1 if it has q itself as a
+// term and 0 if only longer ones, and one posting as proof. With cand set,
+// only records in cand are returned. n counts rows read, for checks of ctx.
+func (s *Store) postings(ctx context.Context, txn *badger.Txn, q string, cand map[sp.RecordID]*match, n *int) (map[sp.RecordID]*match, error) {
+	found := map[sp.RecordID]*match{}
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: searchPrefix(q)})
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
@@ -123,14 +144,19 @@ func (s *Store) postings(ctx context.Context, txn *badger.Txn, q string, cand ma
 				continue
 			}
 		}
-		if err := s.checkTag(item, "the search index"); err != nil {
-			return nil, err
-		}
 		exact := 0
 		if row.term == q {
 			exact = 1
 		}
-		found[row.id] = max(found[row.id], exact)
+		m := found[row.id]
+		if m != nil && (m.exact >= exact) {
+			continue
+		}
+		tag, err := item.ValueCopy(nil)
+		if err != nil {
+			return nil, s.readError("the search index", err)
+		}
+		found[row.id] = &match{exact: exact, proofs: []posting{{item.KeyCopy(nil), tag}}}
 	}
 	return found, nil
 }

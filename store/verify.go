@@ -141,7 +141,7 @@ func (s *Store) verifyScan(ctx context.Context, txn *badger.Txn, rep *VerifyRepo
 			}
 			var e sp.Entry
 			err := item.Value(func(v []byte) error {
-				e, err = s.decodeEntryValue(h, k, v)
+				e, err = s.decodeEntry(h, k, v, true)
 				return err
 			})
 			if err != nil {
