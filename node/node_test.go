@@ -160,6 +160,8 @@ func TestBadFieldInput(t *testing.T) {
 		{node.Directory, []string{"name=" + strings.Repeat("x", 201), "kind=hotline"}, "over the limit of 200"},
 		{node.Directory, []string{"name=X", "kind=hotline", "notes=" + strings.Repeat("é", 4001)}, "over the limit of 4000"},
 		{node.Directory, []string{"name/english=X", "kind=hotline"}, "language must be a code"},
+		{node.Directory, []string{"name=Safe\u202eesuoH", "kind=hotline"}, "text-direction"},
+		{node.Directory, []string{"name=Bell\x07", "kind=hotline"}, "control"},
 		{node.Directory, []string{"name=X", "kind=hotline", "phone+=1"}, "only on set fields"},
 		{node.Outreach, []string{"date=2026-13-01", "community=Igloolik", "contact=phone", "subject=S-7K3Q"}, "YYYY-MM-DD"},
 		{node.Outreach, []string{"date=2026-11-01", "community=Igloolik", "contact=phone", "subject=Mary Smith"}, "never a name"},

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	sp "github.com/floe-north/floe/syncproto"
@@ -172,6 +173,21 @@ func (s *Schema) resolvePath(path string) (string, *FieldSpec, error) {
 	return top, spec, nil
 }
 
+// forbiddenInText reports control characters other than newline and tab,
+// and the bidirectional overrides and isolates, which can make a name or a
+// phone number display as something else.
+func forbiddenInText(r rune) bool {
+	switch {
+	case r == '\n' || r == '\t':
+		return false
+	case unicode.IsControl(r):
+		return true
+	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
+}
+
 // CheckValue parses a value given as text for a field and returns the value
 // to store.
 func (spec *FieldSpec) CheckValue(coll, path, v string) (any, error) {
@@ -186,8 +202,8 @@ func (spec *FieldSpec) CheckValue(coll, path, v string) (any, error) {
 		if n := utf8.RuneCountInString(v); n > spec.MaxLen {
 			return nil, bad("%d characters is over the limit of %d", n, spec.MaxLen)
 		}
-		if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' }) {
-			return nil, bad("holds control characters")
+		if strings.ContainsFunc(v, forbiddenInText) {
+			return nil, bad("holds control or text-direction characters")
 		}
 		return v, nil
 	case Enum:

@@ -47,7 +47,7 @@ var kdfDefaults = DefaultKDF()
 const (
 	kdfMinTime      = 1
 	kdfMinMemoryKiB = 8 << 10
-	kdfMaxTime      = 64
+	kdfMaxTime      = 16
 	kdfMaxMemoryKiB = 1 << 20
 	kdfMaxThreads   = 64
 	saltLen         = 16

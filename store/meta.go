@@ -207,5 +207,10 @@ func (s *Store) PutMeta(name string, v []byte) error {
 	if err := txn.Commit(); err != nil {
 		return s.writeError(err, false)
 	}
+	// Meta rows are rare and matter (the device key is one): on disk
+	// before PutMeta returns, as with ApplyVerified.
+	if err := s.db.Sync(); err != nil {
+		return s.writeError(err, true)
+	}
 	return nil
 }
