@@ -41,6 +41,28 @@ func (s *Store) Search(ctx context.Context, query string, limit int) ([]sp.Recor
 	}
 	defer release()
 
+	// First, the records that have every term exactly rank highest, in ID
+	// order. A join of the terms' exact postings, which are stored in
+	// record order, finds the first limit of them and stops: a query of
+	// common words ends after a few dozen seeks instead of reading every
+	// posting of every word.
+	if limit > 0 {
+		var ids []sp.RecordID
+		err := s.view("the search index", func(txn *badger.Txn) error {
+			var err error
+			ids, err = s.exactJoin(ctx, txn, terms, limit)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) == limit {
+			return ids, nil
+		}
+	}
+
+	// Otherwise, the full scan: every posting of every term, prefix
+	// matches too, ranked by exact matches and then ID.
 	// cand maps each record that matched every term so far to the number
 	// of terms it matched exactly, and to one posting per term that made
 	// it match. Tags are checked only on the postings of the records
@@ -159,4 +181,88 @@ func (s *Store) postings(ctx context.Context, txn *badger.Txn, q string, cand ma
 		found[row.id] = &match{exact: exact, proofs: []posting{{item.KeyCopy(nil), tag}}}
 	}
 	return found, nil
+}
+
+// exactJoin returns, in ID order, the first limit records that have every
+// one of terms as an exact term: a leapfrog join over the terms' exact
+// postings ('x' term 0x00 record hash, so in record order for each term).
+// It checks the tags of the postings behind the records it returns.
+func (s *Store) exactJoin(ctx context.Context, txn *badger.Txn, terms []string, limit int) ([]sp.RecordID, error) {
+	type cursor struct {
+		prefix []byte
+		it     *badger.Iterator
+	}
+	cs := make([]cursor, len(terms))
+	for i, t := range terms {
+		p := append(searchPrefix(t), 0)
+		cs[i] = cursor{p, txn.NewIterator(badger.IteratorOptions{Prefix: p})}
+		defer cs[i].it.Close()
+	}
+	// at reads the record a cursor is on, after checking its key.
+	at := func(c *cursor) (sp.RecordID, bool, error) {
+		if !c.it.Valid() {
+			return sp.RecordID{}, false, nil
+		}
+		row, ok := parseSearchKey(c.it.Item().Key())
+		if !ok {
+			return sp.RecordID{}, false, s.integrity("the search index", "a key does not parse")
+		}
+		return row.id, true, nil
+	}
+	seek := func(c *cursor, id sp.RecordID) {
+		c.it.Seek(append(append([]byte{}, c.prefix...), id[:]...))
+	}
+	var out []sp.RecordID
+	var target sp.RecordID
+	for i := range cs {
+		cs[i].it.Rewind()
+	}
+	for n := 0; len(out) < limit; n++ {
+		if n%ctxEvery == ctxEvery-1 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		agree := true
+		for i := range cs {
+			id, ok, err := at(&cs[i])
+			if err != nil || !ok {
+				return out, err
+			}
+			switch c := bytes.Compare(id[:], target[:]); {
+			case c < 0:
+				seek(&cs[i], target)
+				agree = false
+			case c > 0:
+				target = id
+				agree = false
+			}
+		}
+		if !agree {
+			continue
+		}
+		for i := range cs {
+			item := cs[i].it.Item()
+			var ok bool
+			if err := item.Value(func(v []byte) error {
+				ok = s.tags.check(v, item.Key(), nil)
+				return nil
+			}); err != nil {
+				return nil, s.readError("the search index", err)
+			}
+			if !ok {
+				return nil, s.integrity("the search index", "a row's tag does not match")
+			}
+		}
+		out = append(out, target)
+		next, more := nextRecordID(target)
+		if !more {
+			return out, nil
+		}
+		target = next
+		for i := range cs {
+			seek(&cs[i], target)
+		}
+	}
+	return out, nil
 }
