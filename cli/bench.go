@@ -130,6 +130,7 @@ func (c *benchCmd) Run(ctx context.Context, env *Env, args []string) (err error)
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
+		defer pprof.StopCPUProfile() // on error paths; stopping twice is harmless
 	}
 	// Import: directory records first, then outreach, in batches.
 	var sample []sp.RecordID
@@ -241,10 +242,13 @@ func (c *benchCmd) Run(ctx context.Context, env *Env, args []string) (err error)
 		if err != nil {
 			return err
 		}
-		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		err = pprof.Lookup("heap").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
 			return err
 		}
-		f.Close()
 	}
 	res.Entries = count()
 	res.ImportPerSec = float64(res.Entries) / res.ImportSeconds

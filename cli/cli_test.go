@@ -213,3 +213,48 @@ func TestDemo(t *testing.T) {
 		t.Fatal("the demo printed a sealed location")
 	}
 }
+
+func TestSensitiveValuesStayOffTheCommandLine(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	canary := "CANARY-SEALED-LOCATION-7f3a"
+	r := c.run("dir", "add", "name=Example Shelter (fictional)", "kind=shelter", "location="+canary)
+	if r.code != ExitUsage || !strings.Contains(r.err, "location=-") || strings.Contains(r.out+r.err, canary) {
+		t.Fatalf("a location on the command line: %+v; want it refused, without echoing it", r)
+	}
+	// FIELD=- reads it from standard input instead.
+	r = c.runIn(canary+" fictional blue door\n", "dir", "add", "name=Example Shelter (fictional)", "kind=shelter", "location=-")
+	if r.code != 0 {
+		t.Fatalf("location=- from stdin: %+v", r)
+	}
+	id := strings.TrimSpace(r.out)
+	if out := c.ok("dir", "show", id); strings.Contains(out, canary) {
+		t.Fatal("show without --reveal printed the location")
+	}
+	if out := c.ok("dir", "show", id, "--reveal", "location"); !strings.Contains(out, canary) {
+		t.Fatalf("show --reveal location did not print it:\n%s", out)
+	}
+	// A stray argument is not echoed in errors.
+	r = c.run("dir", "show", id, canary)
+	if r.code != ExitUsage || strings.Contains(r.err, canary) {
+		t.Fatalf("extra argument: %+v", r)
+	}
+	r = c.run("dir", "set", id, canary)
+	if strings.Contains(r.err, canary) {
+		t.Fatalf("a malformed change echoed its text: %q", r.err)
+	}
+}
+
+func TestPassphrasesPipedAndFromNotepad(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	delete(c.env, "FLOE_PASSPHRASE")
+	// Both passphrases piped to floe passphrase, one per line.
+	if r := c.runIn("correct horse battery\nnew passphrase 123\nnew passphrase 123\n", "passphrase"); r.code != 0 {
+		t.Fatalf("piped passphrases: %+v", r)
+	}
+	// A file saved by Notepad starts with a byte-order mark.
+	f := filepath.Join(t.TempDir(), "pass.txt")
+	os.WriteFile(f, []byte("\xef\xbb\xbfnew passphrase 123\r\n"), 0o600)
+	c.ok("status", "--passphrase-file", f)
+}

@@ -196,6 +196,13 @@ func (c *resolveCmd) Run(ctx context.Context, env *Env, args []string) error {
 	if c.keep == "" && len(args) != 3 || c.keep != "" && len(args) != 2 {
 		return usagef(hint, "want ID FIELD and either --keep HASH or a new VALUE")
 	}
+	value := ""
+	if len(args) == 3 {
+		value = args[2]
+		if isSensitive(c.coll, args[1]) && value != "-" {
+			return usagef("floe resolve ID "+args[1]+" -", "%s is sensitive: give the new value as - and type it at the prompt (or pipe it in), so that it stays out of shell history", args[1])
+		}
+	}
 	n, err := env.Open(ctx)
 	if err != nil {
 		return err
@@ -205,9 +212,10 @@ func (c *resolveCmd) Run(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	value := ""
-	if len(args) == 3 {
-		value = args[2]
+	if value == "-" && isSensitive(c.coll, args[1]) {
+		if value, err = env.ReadSecretValue(args[1]); err != nil {
+			return err
+		}
 	}
 	if err := n.Resolve(ctx, c.coll, id, args[1], c.keep, value); err != nil {
 		return err

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/term"
 
@@ -23,6 +22,33 @@ type Env struct {
 	dir            string
 	passphraseFile string
 	JSON           bool
+	in             *bufio.Reader // one reader over In, so piped lines are not lost
+}
+
+// ReadLine reads one line from standard input, without its line ending.
+func (e *Env) ReadLine() ([]byte, error) {
+	if e.in == nil {
+		e.in = bufio.NewReader(e.In)
+	}
+	line, err := e.in.ReadBytes('\n')
+	if err != nil && (err != io.EOF || len(line) == 0) {
+		return nil, err
+	}
+	return trimNewline(line), nil
+}
+
+// ReadSecretValue reads a value that must stay out of shell history and
+// off the screen: at a prompt without echo, or one line of standard input.
+func (e *Env) ReadSecretValue(prompt string) (string, error) {
+	if e.IsTerminal != nil && e.IsTerminal() && e.ReadSecret != nil {
+		b, err := e.ReadSecret(prompt + " (not shown): ")
+		return string(b), err
+	}
+	b, err := e.ReadLine()
+	if err != nil {
+		return "", fmt.Errorf("reading the %s from standard input: %w", prompt, err)
+	}
+	return string(b), nil
 }
 
 func (e *Env) register(fs *flag.FlagSet) {
@@ -79,11 +105,11 @@ func (e *Env) Passphrase(prompt string, confirm bool) ([]byte, error) {
 func (e *Env) prompt(prompt string, confirm bool) ([]byte, error) {
 	if e.IsTerminal == nil || !e.IsTerminal() {
 		// Not a terminal: read one line from standard input, for scripts.
-		line, err := bufio.NewReader(e.In).ReadBytes('\n')
-		if err != nil && (err != io.EOF || len(line) == 0) {
+		line, err := e.ReadLine()
+		if err != nil {
 			return nil, errors.New("no passphrase: give --passphrase-file, set FLOE_PASSPHRASE, or run in a terminal")
 		}
-		return trimNewline(line), nil
+		return line, nil
 	}
 	p, err := e.ReadSecret(prompt + ": ")
 	if err != nil {
@@ -101,7 +127,10 @@ func (e *Env) prompt(prompt string, confirm bool) ([]byte, error) {
 	return p, nil
 }
 
+// trimNewline drops the line ending, and the byte-order mark that Windows
+// Notepad puts at the start of a file.
 func trimNewline(b []byte) []byte {
+	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
 	return bytes.TrimRight(b, "\r\n")
 }
 
@@ -136,7 +165,8 @@ func (e *Env) Printf(format string, a ...any) { fmt.Fprintf(e.IO.Out, format, a.
 
 func wantArgs(args []string, n int, what, cmd string) error {
 	if len(args) != n {
-		return usagef("run 'floe "+cmd+" --help'", "want %s, got %d argument(s): %s", what, len(args), strings.Join(args, " "))
+		// The arguments are not echoed: one may hold a sensitive value.
+		return usagef("run 'floe "+cmd+" --help'", "want %s, got %d argument(s)", what, len(args))
 	}
 	return nil
 }

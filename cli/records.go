@@ -136,11 +136,17 @@ func (c *collCmd) Run(ctx context.Context, env *Env, args []string) error {
 			return usagef(hint, "want words to search for")
 		}
 	}
+	if err := checkSensitiveArgs(c.coll, changes); err != nil {
+		return err
+	}
 	n, err := env.Open(ctx)
 	if err != nil {
 		return err
 	}
 	defer n.Close()
+	if err := readSensitiveValues(env, c.coll, changes); err != nil {
+		return err
+	}
 	switch sub {
 	case "add":
 		id, err := n.Add(ctx, c.coll, changes)
@@ -309,4 +315,41 @@ func formatValue(v any) string {
 		return "(empty)"
 	}
 	return fmt.Sprint(v)
+}
+
+// isSensitive reports whether a typed field path names a sensitive field.
+func isSensitive(coll, field string) bool {
+	schema, err := node.SchemaFor(coll)
+	if err != nil {
+		return false
+	}
+	top, _, _ := strings.Cut(field, "/")
+	spec, ok := schema.Spec(top)
+	return ok && spec.Sensitive
+}
+
+// checkSensitiveArgs refuses a sensitive value typed on the command line,
+// where shell history and the process list would keep it. It is given as
+// FIELD=- and read at a prompt or from standard input instead.
+func checkSensitiveArgs(coll string, changes []node.Change) error {
+	for _, c := range changes {
+		if isSensitive(coll, c.Field) && c.Value != "-" {
+			return usagef("e.g. floe dir set ID "+c.Field+"=-", "%s is sensitive: give it as %s=- and type it at the prompt (or pipe it in), so that it stays out of shell history", c.Field, c.Field)
+		}
+	}
+	return nil
+}
+
+// readSensitiveValues reads each FIELD=- value of a sensitive field.
+func readSensitiveValues(env *Env, coll string, changes []node.Change) error {
+	for i := range changes {
+		if isSensitive(coll, changes[i].Field) && changes[i].Value == "-" {
+			v, err := env.ReadSecretValue(changes[i].Field)
+			if err != nil {
+				return err
+			}
+			changes[i].Value = v
+		}
+	}
+	return nil
 }

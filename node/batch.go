@@ -68,6 +68,10 @@ func (n *Node) AddBatch(ctx context.Context, coll string, records [][]Change) ([
 	// another.
 	n.mu.Lock()
 	now := n.now()
+	if err := n.checkClock(now); err != nil {
+		n.mu.Unlock()
+		return nil, err
+	}
 	for i := range all {
 		all[i].Time = n.clock.Now(now)
 	}

@@ -172,6 +172,9 @@ func (n *Node) write(ctx context.Context, coll string, id sp.RecordID, build fun
 		return err
 	}
 	now := n.now()
+	if err := n.checkClock(now); err != nil {
+		return err
+	}
 	for i := range es {
 		e := &es[i]
 		e.Collection, e.Record = coll, id
@@ -192,6 +195,27 @@ func (n *Node) write(ctx context.Context, coll string, id sp.RecordID, build fun
 	}
 	_, err = n.st.ApplyVerified(ctx, es)
 	return err
+}
+
+// ErrClockBehind means this node's newest entry is stamped further ahead of
+// its wall clock than peers accept, so a new write (stamped after it) would
+// be held back by every peer.
+var ErrClockBehind = errors.New("this laptop's clock is behind its own newest entry")
+
+// checkClock refuses a local write that peers would refuse: when the clock
+// was once far ahead (or is far behind now), new entries must still be
+// stamped after the node's newest, and that is beyond the drift bound.
+func (n *Node) checkClock(now time.Time) error {
+	probe := n.clock
+	t := probe.Now(now)
+	if err := probe.Check(t, n.id, now); err != nil {
+		ahead := time.Duration(t.WallMillis()-uint64(max(now.UnixMilli(), 0))) * time.Millisecond
+		return fmt.Errorf("%w: its newest entry is stamped %s ahead of the clock, so other laptops would hold back anything written now. "+
+			"If the date and time are right now, the clock was wrong when that entry was written: nothing written here can sync until %s; "+
+			"if they are wrong now, correct them. Nothing was written",
+			ErrClockBehind, ahead.Round(time.Second), t.Time().Add(-probe.MaxDriftOrDefault()).Format("2006-01-02 15:04 MST"))
+	}
+	return nil
 }
 
 // Merge verifies entries from elsewhere (structure, signature, clock) and
@@ -216,12 +240,14 @@ func (n *Node) Merge(ctx context.Context, es []sp.Entry) (sp.ApplyResult, error)
 		}
 		ok = append(ok, *e)
 	}
+	// Observe first: if the apply fails part way, what it did apply is
+	// still ordered before this node's next write.
+	for i := range ok {
+		n.clock.Observe(ok[i].Time)
+	}
 	res, err := n.st.ApplyVerified(ctx, ok)
 	if err != nil {
 		return res, err
-	}
-	for i := range ok {
-		n.clock.Observe(ok[i].Time)
 	}
 	if len(errs) > 0 {
 		return res, fmt.Errorf("%d of %d entries were refused; first: %w", len(errs), len(es), errs[0])

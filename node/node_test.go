@@ -325,7 +325,7 @@ func TestClockSurvivesReopenAndWallClockGoingBack(t *testing.T) {
 	n := h.init()
 	id := mustAdd(t, n, node.Directory, "name=A", "kind=other")
 	n.Close()
-	h.clock.t = h.clock.t.Add(-24 * time.Hour) // the laptop's clock was reset
+	h.clock.t = h.clock.t.Add(-5 * time.Minute) // the laptop's clock was set back a little
 	n, err := node.Open(ctx, h.dir, []byte(pass), h.opts)
 	if err != nil {
 		t.Fatal(err)
@@ -337,6 +337,29 @@ func TestClockSurvivesReopenAndWallClockGoingBack(t *testing.T) {
 	r, _ := n.Get(ctx, node.Directory, id, node.ReadOptions{})
 	if r.Get("name/en") != "B" || r.Conflicted() {
 		t.Fatalf("a write after the clock went back lost to the older one: %q", r.Get("name/en"))
+	}
+}
+
+// A laptop whose clock ran a year fast wrote an entry; with the clock
+// corrected, anything it writes must still be stamped after that entry, and
+// every peer would hold it back. The node says so instead of writing.
+func TestWritesRefusedWhileClockIsBehindNewestEntry(t *testing.T) {
+	h := newHarness(t)
+	n := h.init()
+	real := h.clock.t
+	h.clock.t = real.AddDate(1, 0, 0)
+	id := mustAdd(t, n, node.Directory, "name=A", "kind=other")
+	h.clock.t = real
+	before := status(t, n)
+	err := n.Update(ctx, node.Directory, id, changes(t, "name=B"))
+	if !errors.Is(err, node.ErrClockBehind) || !strings.Contains(err.Error(), "Nothing was written") {
+		t.Fatalf("write with the clock a year behind the newest entry: %v", err)
+	}
+	if _, err := n.AddBatch(ctx, node.Directory, [][]node.Change{changes(t, "name=C", "kind=other")}); !errors.Is(err, node.ErrClockBehind) {
+		t.Fatalf("batch write: %v", err)
+	}
+	if after := status(t, n); after.StateHash != before.StateHash {
+		t.Fatal("a refused write changed the store")
 	}
 }
 

@@ -30,7 +30,15 @@ type Change struct {
 func ParseChange(arg string) (Change, error) {
 	i := strings.IndexByte(arg, '=')
 	if i <= 0 {
-		return Change{}, fmt.Errorf("%q: a change is field=value (or set+=element, set-=element)", arg)
+		// Only what could be a field name is echoed: the rest may be a
+		// sensitive value typed in the wrong place.
+		name := arg
+		if len(name) > 24 || strings.ContainsAny(name, " \t") {
+			name = "the argument"
+		} else {
+			name = fmt.Sprintf("%q", name)
+		}
+		return Change{}, fmt.Errorf("%s is not a change: a change is field=value (or set+=element, set-=element)", name)
 	}
 	c := Change{Field: arg[:i], Value: arg[i+1:]}
 	switch {

@@ -73,7 +73,7 @@ type IntegrityError struct {
 
 func (e *IntegrityError) Error() string {
 	return fmt.Sprintf("the store in %s failed an integrity check at %s (%s); it may be damaged: "+
-		"restore the node directory from a backup, or move it aside, run `floe init` and sync again from a peer",
+		"move the node directory aside, run `floe init` and sync again from a peer (do not write on a copy restored from an old backup: its device would reuse its own clock values)",
 		e.Dir, e.Where, e.Detail)
 }
 

@@ -189,7 +189,7 @@ func readKeyFile(dir string) (*keyFile, []byte, error) {
 		return nil, nil, fmt.Errorf("reading the key file: %w", err)
 	}
 	bad := func(format string, args ...any) error {
-		return human(ErrBadKeyFile, "the key file %s is damaged or was tampered with (%s); restore it from a backup of the node directory",
+		return human(ErrBadKeyFile, "the key file %s is damaged or was tampered with (%s); move the node directory aside, run `floe init` and sync again from a peer",
 			path, fmt.Sprintf(format, args...))
 	}
 	if len(raw) > maxKeyFileLen {

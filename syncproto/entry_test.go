@@ -801,7 +801,7 @@ func TestEncodeValueRoundTrip(t *testing.T) {
 		{false, false},
 		{nil, nil},
 		{0, uint64(0)},
-		{8_675_550_100, uint64(8_675_550_100)},
+		{int64(8_675_550_100), uint64(8_675_550_100)},
 		{-42, int64(-42)},
 		{^uint64(0), ^uint64(0)},
 		{[]any{"iu", "en", "fr"}, []any{"iu", "en", "fr"}},

@@ -97,7 +97,7 @@ func FuzzDecodeEntry(f *testing.F) {
 func FuzzCheckValue(f *testing.F) {
 	for _, v := range []any{
 		"Kamatsiaqtut Help Line", "", "ᑲᒪᑦᓯᐊᖅᑐᑦ", []byte{0, 0xff}, true, false, nil,
-		0, 23, 24, 255, 256, 65535, 65536, ^uint64(0), -1, -24, -25, -1 << 63,
+		0, 23, 24, 255, 256, 65535, 65536, ^uint64(0), -1, -24, -25, int64(-1 << 63),
 		[]any{}, []any{"iu", "en", "fr"}, nested(sp.MaxNesting),
 		map[string]any{}, map[string]any{"phone": "867-979-3333", "hours": []any{"mon", "tue"}, "open": true},
 	} {

@@ -63,6 +63,9 @@ type Clock struct {
 // Last is the greatest timestamp the clock has issued or observed.
 func (c *Clock) Last() HLC { return c.last }
 
+// MaxDriftOrDefault is the drift bound in force.
+func (c *Clock) MaxDriftOrDefault() time.Duration { return c.maxDrift() }
+
 func (c *Clock) maxDrift() time.Duration {
 	if c.MaxDrift <= 0 {
 		return DefaultMaxDrift

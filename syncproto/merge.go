@@ -134,7 +134,10 @@ func Decide(ex Existing, e *Entry, h EntryHash) Decision {
 			if s.Author != e.Author {
 				continue
 			}
-			if s.Time >= e.Time {
+			// The newer by (time, author, hash) wins, so that two
+			// counts with one time (a cloned key) merge alike
+			// everywhere.
+			if !newer(e, h, s, sh) {
 				return Decision{Drop: Superseded}
 			}
 			d.Prune = append(d.Prune, sh)

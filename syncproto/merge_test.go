@@ -212,3 +212,15 @@ func TestTombstoneWinsOverLaterWrites(t *testing.T) {
 		}
 	}
 }
+
+// Two counts from one author with one timestamp (a cloned key, say) must
+// merge to the same state in either order.
+func TestTallyTieIsOrderIndependent(t *testing.T) {
+	d := storetest.NewDevice(1)
+	id := sp.NewRecordID()
+	a := d.Count("outreach", id, "tally/contacts", 5)
+	b := a
+	b.Value, _ = sp.EncodeValue(uint64(7))
+	b.Sign(d.Key)
+	sameState(t, "a,b vs b,a", merged(t, []sp.Entry{a, b}), merged(t, []sp.Entry{b, a}))
+}
