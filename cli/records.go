@@ -84,7 +84,7 @@ func (c *collCmd) Usage() string {
 	fmt.Fprintf(&b, "\nFlags:\n  --dir, --passphrase-file, --json as for every command\n  --reveal FIELD, --limit N, --community C")
 	if c.coll == node.Directory {
 		fmt.Fprintf(&b, ", --kind K")
-		fmt.Fprintf(&b, "\n\nThe location field is never listed, searched or printed unless asked for\nwith show --reveal location.")
+		fmt.Fprintf(&b, "\n\nThe location field is never listed, searched or printed unless asked for\nwith show --reveal location. Give it as location=- and type it at the\nprompt (or pipe it in): floe refuses it on the command line, where shell\nhistory would keep it.")
 	}
 	fmt.Fprintln(&b)
 	return b.String()
