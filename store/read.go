@@ -163,18 +163,25 @@ func (s *Store) recordRowEntry(txn *badger.Txn, row recordRow) (sp.Entry, error)
 	return e, nil
 }
 
-// Get implements syncproto.Store.
-func (s *Store) Get(ctx context.Context, h sp.EntryHash) (sp.Entry, error) {
+// read runs fn in a read-only transaction, once the context and the store
+// (not closed) are checked. where names what is read, for errors.
+func (s *Store) read(ctx context.Context, where string, fn func(txn *badger.Txn) error) error {
 	if err := ctx.Err(); err != nil {
-		return sp.Entry{}, err
+		return err
 	}
 	release, err := s.acquire()
 	if err != nil {
-		return sp.Entry{}, err
+		return err
 	}
 	defer release()
+	return s.view(where, fn)
+}
+
+// Get implements syncproto.Store.
+func (s *Store) Get(ctx context.Context, h sp.EntryHash) (sp.Entry, error) {
 	var e sp.Entry
-	err = s.view("entry "+h.Short(), func(txn *badger.Txn) error {
+	err := s.read(ctx, "entry "+h.Short(), func(txn *badger.Txn) error {
+		var err error
 		e, err = s.getEntry(txn, h)
 		return err
 	})
@@ -183,16 +190,8 @@ func (s *Store) Get(ctx context.Context, h sp.EntryHash) (sp.Entry, error) {
 
 // Record implements syncproto.Store.
 func (s *Store) Record(ctx context.Context, coll string, id sp.RecordID) ([]sp.Entry, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	release, err := s.acquire()
-	if err != nil {
-		return nil, err
-	}
-	defer release()
 	var out []sp.Entry
-	err = s.view("record "+id.Short(), func(txn *badger.Txn) error {
+	err := s.read(ctx, "record "+id.Short(), func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: recordPrefix(coll, id)})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -223,15 +222,7 @@ func (s *Store) Record(ctx context.Context, coll string, id sp.RecordID) ([]sp.E
 
 // Records implements syncproto.Store.
 func (s *Store) Records(ctx context.Context, coll string, start sp.RecordID, fn func(id sp.RecordID, deleted bool) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	release, err := s.acquire()
-	if err != nil {
-		return err
-	}
-	defer release()
-	return s.view("the record index", func(txn *badger.Txn) error {
+	return s.read(ctx, "the record index", func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: collectionPrefix(coll)})
 		defer it.Close()
 		id := start
@@ -268,15 +259,7 @@ func (s *Store) Records(ctx context.Context, coll string, start sp.RecordID, fn 
 
 // ScanSyncOrder implements syncproto.Store.
 func (s *Store) ScanSyncOrder(ctx context.Context, after *sp.SyncKey, fn func(sp.SyncKey, sp.Entry) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	release, err := s.acquire()
-	if err != nil {
-		return err
-	}
-	defer release()
-	return s.view("the sync-order index", func(txn *badger.Txn) error {
+	return s.read(ctx, "the sync-order index", func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixSync}})
 		defer it.Close()
 		start := []byte{prefixSync}
@@ -336,16 +319,9 @@ func (s *Store) ScanSyncOrder(ctx context.Context, after *sp.SyncKey, fn func(sp
 
 // Summary implements syncproto.Store.
 func (s *Store) Summary(ctx context.Context) (sp.Summary, error) {
-	if err := ctx.Err(); err != nil {
-		return sp.Summary{}, err
-	}
-	release, err := s.acquire()
-	if err != nil {
-		return sp.Summary{}, err
-	}
-	defer release()
 	var st stateRow
-	err = s.view("the state row", func(txn *badger.Txn) error {
+	err := s.read(ctx, "the state row", func(txn *badger.Txn) error {
+		var err error
 		st, err = s.readState(txn)
 		return err
 	})
