@@ -92,7 +92,7 @@ func printStatus(env *Env, st node.Status) {
 	if !st.LastWrite.IsZero() {
 		last = st.LastWrite.Local().Format("2006-01-02 15:04:05")
 	}
-	fmt.Fprintf(tw, "node\t%s\t\ndir\t%s\t\nentries\t%d\t\nstore size\t%s\t\nlast write\t%s\t\nstate hash\t%s\t\n",
+	fmt.Fprintf(tw, "node\t%s\t\ndir\t%s\t\nentries\t%d\t\nstore size\t%s\t\nlast write\t%s\t\nstate hash\t%s\n",
 		st.NodeID, st.Dir, st.Entries, humanBytes(st.StoreBytes), last, st.StateHash)
 	tw.Flush()
 }
@@ -147,7 +147,7 @@ func (*conflictsCmd) Run(ctx context.Context, env *Env, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RECORD\tFIELD\tVALUE\tBY\tWHEN\tHASH\t")
+	fmt.Fprintln(tw, "RECORD\tFIELD\tVALUE\tBY\tWHEN\tHASH")
 	for _, c := range cs {
 		label := c.Collection + " " + c.ID[:8]
 		if c.Name != "" {
@@ -157,7 +157,7 @@ func (*conflictsCmd) Run(ctx context.Context, env *Env, args []string) error {
 			if i > 0 {
 				label = ""
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", label, c.Field, formatValue(v.Value), shortDev(v.Author), v.Time.Local().Format("2006-01-02 15:04"), v.Hash[:12])
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", label, c.Field, formatValue(v.Value), shortDev(v.Author), v.Time.Local().Format("2006-01-02 15:04"), v.Hash[:12])
 		}
 	}
 	tw.Flush()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -91,13 +92,16 @@ func (c *demoCmd) Run(ctx context.Context, env *Env, args []string) (err error) 
 	p("   %d directory services (public hotlines and fictional local services), %d outreach records\n\n", len(dirRecs), len(outRecs))
 
 	p("3. Searching the directory (case, accents and syllabics are folded)\n")
+	// Command output inside the tour is indented like the commands.
+	inner := *env
+	inner.IO.Out = &indenter{w: env.Out, prefix: "   "}
 	for _, q := range []string{"help line", "SANTE", "ᐃᓄᐃᑦ", "shelter"} {
 		p("\n   $ floe dir search %s\n", q)
 		rs, err := laptop.Search(ctx, q, 5)
 		if err != nil {
 			return err
 		}
-		if err := printList(env, node.Directory, rs); err != nil {
+		if err := printList(&inner, node.Directory, rs); err != nil {
 			return err
 		}
 	}
@@ -125,7 +129,7 @@ func (c *demoCmd) Run(ctx context.Context, env *Env, args []string) (err error) 
 	if err != nil {
 		return err
 	}
-	printRecord(env.Out, rec)
+	printRecord(inner.Out, rec)
 	p("\n")
 
 	p("5. Two laptops edit the same service while apart, and the conflict is resolved\n")
@@ -208,4 +212,26 @@ func exchange(ctx context.Context, a, b *node.Node) error {
 		}
 	}
 	return nil
+}
+
+// indenter puts a prefix at the start of every line written through it.
+type indenter struct {
+	w       io.Writer
+	prefix  string
+	midLine bool
+}
+
+func (d *indenter) Write(b []byte) (int, error) {
+	var out []byte
+	for _, c := range b {
+		if !d.midLine {
+			out = append(out, d.prefix...)
+		}
+		out = append(out, c)
+		d.midLine = c != '\n'
+	}
+	if _, err := d.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }

@@ -234,18 +234,18 @@ func printList(env *Env, coll string, rs []node.Record) error {
 	}
 	tw := tabwriter.NewWriter(env.Out, 0, 4, 2, ' ', 0)
 	if coll == node.Directory {
-		fmt.Fprintln(tw, "ID\tKIND\tCOMMUNITY\tPHONE\tNAME\t")
+		fmt.Fprintln(tw, "ID\tKIND\tCOMMUNITY\tPHONE\tNAME")
 		for _, r := range rs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%s\t\n", r.ID[:8], r.Get("kind"), r.Get("community"), r.Get("phone"), displayName(r), conflictMark(r))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%s\n", r.ID[:8], r.Get("kind"), r.Get("community"), r.Get("phone"), displayName(r), conflictMark(r))
 		}
 	} else {
-		fmt.Fprintln(tw, "ID\tDATE\tCOMMUNITY\tCONTACT\tSUBJECT\tREFERRED TO\tFOLLOW-UP\t")
+		fmt.Fprintln(tw, "ID\tDATE\tCOMMUNITY\tCONTACT\tSUBJECT\tREFERRED TO\tFOLLOW-UP")
 		for _, r := range rs {
 			urgent := ""
 			if r.Get("urgent") == "true" {
 				urgent = " (urgent)"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s%s\t%s%s\t\n", r.ID[:8], r.Get("date"), r.Get("community"), r.Get("contact"), r.Get("subject"), r.Get("referred_to"), urgent, r.Get("follow_up"), conflictMark(r))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s%s\t%s%s\n", r.ID[:8], r.Get("date"), r.Get("community"), r.Get("contact"), r.Get("subject"), r.Get("referred_to"), urgent, r.Get("follow_up"), conflictMark(r))
 		}
 	}
 	return tw.Flush()
@@ -284,9 +284,9 @@ func printRecord(w io.Writer, r node.Record) {
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, f := range r.Fields {
-		fmt.Fprintf(tw, "  %s\t%s\t\n", f.Path, formatValue(f.Value))
+		fmt.Fprintf(tw, "  %s\t%s\n", f.Path, formatValue(f.Value))
 		for _, s := range f.Siblings {
-			fmt.Fprintf(tw, "  \t  conflict: also %s (by %s, %s, hash %s)\t\n", formatValue(s.Value), shortDev(s.Author), s.Time.Format("2006-01-02 15:04"), s.Hash[:12])
+			fmt.Fprintf(tw, "  \t  conflict: also %s (by %s, %s, hash %s)\n", formatValue(s.Value), shortDev(s.Author), s.Time.Format("2006-01-02 15:04"), s.Hash[:12])
 		}
 	}
 	tw.Flush()
