@@ -258,3 +258,67 @@ func TestPassphrasesPipedAndFromNotepad(t *testing.T) {
 	os.WriteFile(f, []byte("\xef\xbb\xbfnew passphrase 123\r\n"), 0o600)
 	c.ok("status", "--passphrase-file", f)
 }
+
+// Two laptops edit one field apart; after they exchange entries, floe
+// conflicts lists both values and floe resolve --keep settles it.
+func TestConflictsAndResolveByCLI(t *testing.T) {
+	a, b := newCLI(t), newCLI(t)
+	a.ok("init")
+	b.ok("init")
+	id := strings.TrimSpace(a.ok("dir", "add", "name=Sample Legal Clinic (fictional)", "kind=legal", "hours=9-5"))
+	exchangeDirs(t, a, b)
+	a.ok("dir", "set", id[:8], "hours=Mon-Fri 9-5")
+	b.ok("dir", "set", id[:8], "hours=Tue and Thu 10-4")
+	exchangeDirs(t, a, b)
+
+	var cs []node.Conflict
+	if err := json.Unmarshal([]byte(a.ok("conflicts", "--json")), &cs); err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0].Field != "hours" || len(cs[0].Values) != 2 {
+		t.Fatalf("conflicts --json: %+v", cs)
+	}
+	if out := a.ok("dir", "show", id[:8]); !strings.Contains(out, "conflict: also") {
+		t.Fatalf("show does not point out the conflict:\n%s", out)
+	}
+	var keep string
+	for _, v := range cs[0].Values {
+		if v.Value == "Mon-Fri 9-5" {
+			keep = v.Hash[:12]
+		}
+	}
+	a.fails(ExitUsage, "--keep HASH", "resolve", id[:8], "hours")
+	a.fails(ExitError, "no value", "resolve", id[:8], "hours", "--keep", "0000000000")
+	a.ok("resolve", id[:8], "hours", "--keep", keep)
+	if out := a.ok("conflicts"); !strings.Contains(out, "no conflicts") {
+		t.Fatalf("after resolve:\n%s", out)
+	}
+	exchangeDirs(t, a, b)
+	if out := b.ok("dir", "show", id[:8], "--json"); !strings.Contains(out, `"Mon-Fri 9-5"`) || strings.Contains(out, `"conflicts"`) {
+		t.Fatalf("the other laptop after sync:\n%s", out)
+	}
+	var sa, sb map[string]any
+	json.Unmarshal([]byte(a.ok("status", "--json")), &sa)
+	json.Unmarshal([]byte(b.ok("status", "--json")), &sb)
+	if sa["state_hash"] != sb["state_hash"] {
+		t.Fatalf("state hashes differ after resolving and syncing: %v vs %v", sa["state_hash"], sb["state_hash"])
+	}
+}
+
+// exchangeDirs gives each node the other's entries, as sync will.
+func exchangeDirs(t *testing.T, a, b *cliEnv) {
+	t.Helper()
+	open := func(c *cliEnv) *node.Node {
+		n, err := node.Open(context.Background(), c.env["FLOE_DIR"], []byte(c.env["FLOE_PASSPHRASE"]), nodeOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	na, nb := open(a), open(b)
+	defer na.Close()
+	defer nb.Close()
+	if err := exchange(context.Background(), na, nb); err != nil {
+		t.Fatal(err)
+	}
+}
