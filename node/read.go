@@ -205,49 +205,51 @@ type Conflict struct {
 }
 
 // Conflicts lists every field, in every collection, that has concurrent
-// values. Sensitive fields are listed by name only, without values.
+// values. Sensitive fields are listed by name only, without values. It
+// reads the store's conflict index, so it costs the number of conflicts,
+// not the size of the store.
 func (n *Node) Conflicts(ctx context.Context) ([]Conflict, error) {
 	var out []Conflict
-	for _, coll := range []string{Directory, Outreach} {
-		schema, _ := SchemaFor(coll)
-		err := n.st.Records(ctx, coll, sp.RecordID{}, func(id sp.RecordID, deleted bool) error {
-			if deleted {
-				return nil
-			}
+	var cur *sp.RecordView
+	err := n.st.Conflicts(ctx, func(coll string, id sp.RecordID, field string) error {
+		schema, err := SchemaFor(coll)
+		if err != nil {
+			return nil // a collection this version does not show
+		}
+		top, _, _ := splitPath(field)
+		spec, _ := schema.Spec(top)
+		if spec == nil || spec.Type == Set {
+			return nil // set elements resolve as add-wins
+		}
+		if cur == nil || cur.Collection != coll || cur.ID != id {
 			es, err := n.st.Record(ctx, coll, id)
 			if err != nil {
 				return err
 			}
 			rv := sp.Fold(coll, id, es)
-			name := ""
-			if f := rv.Field("name/en"); f != nil {
-				v, _ := sp.DecodeValue(f.Current.Value)
-				name, _ = v.(string)
-			}
-			for i := range rv.Fields {
-				f := &rv.Fields[i]
-				top, _, _ := splitPath(f.Field)
-				spec, _ := schema.Spec(top)
-				if !f.Conflict() || spec == nil || spec.Type == Set {
-					continue
-				}
-				c := Conflict{Collection: coll, ID: id.String(), Name: name, Field: f.Field}
-				for _, e := range f.All() {
-					v := valueOf(&e)
-					if spec.Sensitive {
-						v.Value = "(sensitive: use show --reveal)"
-					}
-					c.Values = append(c.Values, v)
-				}
-				out = append(out, c)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
+			cur = &rv
 		}
-	}
-	return out, nil
+		f := cur.Field(field)
+		if f == nil || !f.Conflict() {
+			return nil
+		}
+		name := ""
+		if nf := cur.Field("name/en"); nf != nil {
+			v, _ := sp.DecodeValue(nf.Current.Value)
+			name, _ = v.(string)
+		}
+		c := Conflict{Collection: coll, ID: id.String(), Name: name, Field: field}
+		for _, e := range f.All() {
+			v := valueOf(&e)
+			if spec.Sensitive {
+				v.Value = "(sensitive: use show --reveal)"
+			}
+			c.Values = append(c.Values, v)
+		}
+		out = append(out, c)
+		return nil
+	})
+	return out, err
 }
 
 // Status describes the node.

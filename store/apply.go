@@ -115,6 +115,9 @@ func (s *Store) tryApplyTxn(entries []sp.Entry) (res sp.ApplyResult, n int, err 
 	maxSize := s.db.MaxBatchSize() * txnFillPercent / 100
 	for i := range entries {
 		r, err := sp.Merge(m, entries[i:i+1])
+		if err == nil {
+			err = m.updateConflict(&entries[i], r)
+		}
 		if err != nil {
 			if errors.Is(err, badger.ErrTxnTooBig) {
 				return sp.ApplyResult{}, i, err
@@ -351,11 +354,44 @@ func (m *mergeTx) Delete(e *sp.Entry, h sp.EntryHash) error {
 	return nil
 }
 
+// updateConflict keeps the 'c' row of the field of e, after e was merged
+// with result r: a conflict appears only when an entry is added, and goes
+// only when entries are pruned.
+func (m *mergeTx) updateConflict(e *sp.Entry, r sp.ApplyResult) error {
+	if e.Kind != sp.KindValue || !conflictField(e.Field) || (r.Added == 0 && r.Pruned == 0) {
+		return nil
+	}
+	rows, err := m.rows(e.Collection, e.Record, fieldPrefix(e.Collection, e.Record, e.Field))
+	if err != nil {
+		return err
+	}
+	ck := conflictKey(e.Collection, e.Record, e.Field)
+	switch {
+	case len(rows) >= 2 && r.Added > 0:
+		return m.set(ck, m.s.tags.sum(nil, ck, nil))
+	case len(rows) < 2 && r.Pruned > 0:
+		return m.del(ck)
+	}
+	return nil
+}
+
 // DeleteRecord implements syncproto.MergeTx.
 func (m *mergeTx) DeleteRecord(coll string, id sp.RecordID) (int, error) {
 	rows, err := m.rows(coll, id, recordPrefix(coll, id))
 	if err != nil {
 		return 0, err
+	}
+	// The record's conflicts go with it.
+	perField := map[string]int{}
+	for _, row := range rows {
+		perField[row.field]++
+	}
+	for field, c := range perField {
+		if c >= 2 && conflictField(field) {
+			if err := m.del(conflictKey(coll, id, field)); err != nil {
+				return 0, err
+			}
+		}
 	}
 	n := 0
 	for _, row := range rows {

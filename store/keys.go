@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"strings"
 
 	sp "github.com/floe-north/floe/syncproto"
 )
@@ -17,6 +18,7 @@ import (
 //	'r'     'r' len(coll)(1) coll record(16) field 0x00 hash(32)     tag(16) of the key
 //	's'     's' HLC(8, big-endian) hash(32)                          tag(16) of the key
 //	'x'     'x' term 0x00 record(16) hash(32)                        tag(16) of the key
+//	'c'     'c' len(coll)(1) coll record(16) field                   tag(16) of the key
 //	'm'     'm' name                                                 nonce(24) ‖ XChaCha20-Poly1305 sealed
 //	                                                                 value, additional data = the key
 //
@@ -44,6 +46,11 @@ import (
 //	    a query term matches as a prefix of it. The entry hash is in the
 //	    key so that pruning one entry removes only its own postings when
 //	    another entry of the record has the same term.
+//	'c' the conflict index: one row per value field (not a tally, not
+//	    a tombstone) that has two or more kept entries, so that listing
+//	    conflicts reads these rows and not every record. Kept in the same
+//	    transaction as the entries; Verify derives the set from the 'r'
+//	    rows and compares.
 //	'm' meta rows. Names starting "store." are the store's own: see
 //	    metaFormat and metaState. Others belong to the node (GetMeta,
 //	    PutMeta).
@@ -65,11 +72,12 @@ import (
 // The state row is written once per transaction, not per entry: badger
 // counts every write of a key toward its transaction cap.
 const (
-	prefixEntry  byte = 'e'
-	prefixRecord byte = 'r'
-	prefixSync   byte = 's'
-	prefixSearch byte = 'x'
-	prefixMeta   byte = 'm'
+	prefixEntry    byte = 'e'
+	prefixRecord   byte = 'r'
+	prefixSync     byte = 's'
+	prefixSearch   byte = 'x'
+	prefixMeta     byte = 'm'
+	prefixConflict byte = 'c'
 )
 
 // The store's own meta rows.
@@ -241,4 +249,37 @@ func validTerm(t string) bool {
 
 func metaKey(name string) []byte {
 	return append([]byte{prefixMeta}, name...)
+}
+
+// conflictKey is the 'c' row of one field.
+func conflictKey(coll string, id sp.RecordID, field string) []byte {
+	k := make([]byte, 0, 2+len(coll)+recordLen+len(field))
+	k = append(k, prefixConflict, byte(len(coll)))
+	k = append(k, coll...)
+	k = append(k, id[:]...)
+	return append(k, field...)
+}
+
+// parseConflictKey parses a 'c' key.
+func parseConflictKey(k []byte) (coll string, id sp.RecordID, field string, ok bool) {
+	if len(k) < 2 || k[0] != prefixConflict {
+		return "", id, "", false
+	}
+	n := int(k[1])
+	if len(k) < 2+n+recordLen+1 {
+		return "", id, "", false
+	}
+	coll = string(k[2 : 2+n])
+	copy(id[:], k[2+n:2+n+recordLen])
+	field = string(k[2+n+recordLen:])
+	if sp.ValidateCollection(coll) != nil || sp.ValidateField(field) != nil {
+		return "", id, "", false
+	}
+	return coll, id, field, true
+}
+
+// conflictField reports whether a field's kept entries can be in conflict:
+// value fields can, tallies (one entry per author) and tombstones cannot.
+func conflictField(field string) bool {
+	return field != "" && !strings.HasPrefix(field, sp.TallyPrefix)
 }

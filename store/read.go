@@ -327,3 +327,41 @@ func (s *Store) Summary(ctx context.Context) (sp.Summary, error) {
 	})
 	return st.summary(), err
 }
+
+// Conflicts calls fn for each field, in every collection, that has two or
+// more kept value entries (concurrent values nobody has resolved), in key
+// order. Iteration stops at the first error from fn, which Conflicts
+// returns.
+func (s *Store) Conflicts(ctx context.Context, fn func(coll string, id sp.RecordID, field string) error) error {
+	type row struct {
+		coll  string
+		id    sp.RecordID
+		field string
+	}
+	var rows []row
+	err := s.read(ctx, "the conflict index", func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixConflict}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			coll, id, field, ok := parseConflictKey(item.Key())
+			if !ok {
+				return s.integrity("the conflict index", "a key does not parse")
+			}
+			if err := s.checkTag(item, "the conflict index"); err != nil {
+				return err
+			}
+			rows = append(rows, row{coll, id, field})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := fn(r.coll, r.id, r.field); err != nil {
+			return err
+		}
+	}
+	return nil
+}

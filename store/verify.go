@@ -21,6 +21,8 @@ type VerifyReport struct {
 	SyncRows   int // 's' rows
 	SearchRows int // 'x' rows
 	MetaRows   int // 'm' rows
+	// ConflictRows are 'c' rows: fields with concurrent values.
+	ConflictRows int
 	// Problems are the first maxProblems problems found; ProblemCount is
 	// how many there were in all.
 	Problems     []string
@@ -118,7 +120,17 @@ func (s *Store) verifyScan(ctx context.Context, txn *badger.Txn, rep *VerifyRepo
 		curRec              string // record prefix of the last 'r' row
 		curTomb             bool   // whether that record's first row is a tombstone
 		badEntries          int
+		// The conflict index is derived from the 'r' rows, which come
+		// field by field: curField is the field the last one was in.
+		wantC, haveC keySet
+		curField     *recordRow
+		curCount     int
 	)
+	flushField := func() {
+		if curField != nil && curCount >= 2 && conflictField(curField.field) {
+			wantC.add(conflictKey(curField.coll, curField.id, curField.field))
+		}
+	}
 	it := txn.NewIterator(badger.IteratorOptions{})
 	defer it.Close()
 	n := 0
@@ -168,6 +180,12 @@ func (s *Store) verifyScan(ctx context.Context, txn *badger.Txn, rep *VerifyRepo
 				continue
 			}
 			haveR.add(k)
+			if curField == nil || curField.coll != row.coll || curField.id != row.id || curField.field != row.field {
+				flushField()
+				r := row
+				curField, curCount = &r, 0
+			}
+			curCount++
 			rp := string(recordPrefix(row.coll, row.id))
 			if rp != curRec {
 				curRec, curTomb = rp, row.field == ""
@@ -201,9 +219,24 @@ func (s *Store) verifyScan(ctx context.Context, txn *badger.Txn, rep *VerifyRepo
 			if _, err := s.getMetaTxn(txn, string(k[1:])); err != nil {
 				rep.problemErr(err)
 			}
+		case prefixConflict:
+			rep.ConflictRows++
+			if _, _, _, ok := parseConflictKey(k); !ok {
+				rep.problem("a conflict-index key does not parse")
+				continue
+			}
+			if err := s.checkTag(item, "the conflict index"); err != nil {
+				rep.problemErr(err)
+				continue
+			}
+			haveC.add(k)
 		default:
 			rep.problem("a row with unknown prefix %q", k[0])
 		}
+	}
+	flushField()
+	if wantC != haveC {
+		rep.problem("the conflict index does not match the record index")
 	}
 	st, err := s.readState(txn)
 	if err != nil {
