@@ -165,7 +165,7 @@ func (n *Node) write(ctx context.Context, coll string, id sp.RecordID, build fun
 		return err
 	}
 	if len(cur) == 1 && cur[0].Kind == sp.KindTombstone {
-		return fmt.Errorf("record %s was deleted; a deleted record cannot be changed", id.Short())
+		return fmt.Errorf("%w: %s can no longer be changed; add a new record instead", ErrDeleted, id.Short())
 	}
 	es, err := build(cur)
 	if err != nil {

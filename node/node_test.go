@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -142,8 +143,8 @@ func TestDirectoryRecordLifecycle(t *testing.T) {
 	if count != 0 {
 		t.Fatal("a deleted record is still listed")
 	}
-	if err := n.Update(ctx, node.Directory, id, changes(t, "hours=again")); err == nil {
-		t.Fatal("a deleted record accepted a change")
+	if err := n.Update(ctx, node.Directory, id, changes(t, "hours=again")); !errors.Is(err, node.ErrDeleted) {
+		t.Fatalf("a change to a deleted record: %v, want ErrDeleted", err)
 	}
 }
 
@@ -163,6 +164,7 @@ func TestBadFieldInput(t *testing.T) {
 		{node.Directory, []string{"name=Safe\u202eesuoH", "kind=hotline"}, "text-direction"},
 		{node.Directory, []string{"name=Bell\x07", "kind=hotline"}, "control"},
 		{node.Directory, []string{"name=X", "kind=hotline", "phone+=1"}, "only on set fields"},
+		{node.Directory, []string{"name=X", "kind=hotline", "tags=" + manyTags(65)}, "at most 64 elements"},
 		{node.Outreach, []string{"date=2026-13-01", "community=Igloolik", "contact=phone", "subject=S-7K3Q"}, "YYYY-MM-DD"},
 		{node.Outreach, []string{"date=2026-11-01", "community=Igloolik", "contact=phone", "subject=Mary Smith"}, "never a name"},
 		{node.Outreach, []string{"date=2026-11-01", "community=Igloolik", "contact=phone", "subject=MARY"}, "never a name"},
@@ -479,4 +481,12 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := node.Open(ctx, h.dir, []byte("wrong passphrase"), h.opts); !errors.Is(err, store.ErrWrongPassphrase) || !strings.Contains(err.Error(), "nothing was changed") {
 		t.Fatalf("wrong passphrase: %v", err)
 	}
+}
+
+func manyTags(n int) string {
+	var tags []string
+	for i := range n {
+		tags = append(tags, fmt.Sprintf("t%d", i))
+	}
+	return strings.Join(tags, ",")
 }

@@ -50,8 +50,12 @@ func ParseChange(arg string) (Change, error) {
 	return c, nil
 }
 
-// ErrDeleted means the record was deleted.
-var ErrDeleted = errors.New("record was deleted")
+// MaxSetElements caps a set field. It keeps every record small enough that
+// deleting it (which prunes all its entries in one transaction) always fits.
+const MaxSetElements = 64
+
+// ErrDeleted means a write named a deleted record.
+var ErrDeleted = errors.New("the record was deleted")
 
 // fieldWrites turns changes into (path, value) writes against the record's
 // current state.
@@ -75,6 +79,17 @@ func fieldWrites(schema *Schema, cur *sp.RecordView, changes []Change) ([]sp.Ent
 		spec, ok := schema.Spec(top)
 		if ok && spec.Type == Set && !hasElem {
 			elems := splitList(c.Value)
+			size := len(elems)
+			if c.Op == OpAdd {
+				for _, el := range currentSet(cur, top) {
+					if !slices.Contains(elems, el) {
+						size++
+					}
+				}
+			}
+			if c.Op != OpRemove && size > MaxSetElements {
+				return nil, &FieldError{schema.Collection, top, fmt.Sprintf("a set holds at most %d elements (this change would make %d)", MaxSetElements, size)}
+			}
 			if c.Op == OpSet {
 				// The whole set: add the listed elements, remove the rest.
 				for _, el := range currentSet(cur, top) {
