@@ -52,7 +52,13 @@ func (o *Options) fill() {
 	}
 	o.Store.Logger = o.Logger
 	o.Store.IndexText = IndexText
+	o.Store.IndexVersion = IndexVersion
 }
+
+// IndexVersion names the search-index policy of IndexText and the schemas
+// (which fields are searchable, which are sensitive). Change it whenever
+// they change: the store then rebuilds its index at the next open.
+const IndexVersion = "floe-node/1"
 
 // Init creates a node in dir: the encrypted store and a new device key.
 func Init(ctx context.Context, dir string, passphrase []byte, opts Options) (*Node, error) {

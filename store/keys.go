@@ -89,6 +89,8 @@ const (
 	// metaState holds stateRow: the digest and last write, updated in the
 	// same transaction as every applied entry.
 	metaState = "store.state"
+	// metaIndex holds indexRow: what the search index was built with.
+	metaIndex = "store.index"
 )
 
 // layoutVersion is the version of the key layout above, kept in the

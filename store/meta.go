@@ -15,6 +15,12 @@ type formatRow struct {
 	Layout uint `cbor:"1,keyasint"`
 }
 
+// indexRow is the value of the metaIndex row: what the search index was
+// built with (indexID).
+type indexRow struct {
+	ID string `cbor:"1,keyasint"`
+}
+
 // stateRow is the value of the metaState row: the digest of the kept
 // entries and the newest timestamp ever kept. CBOR keys: never renumber.
 type stateRow struct {
@@ -101,6 +107,10 @@ func (s *Store) initMeta() error {
 		return s.writeError(err, false)
 	}
 	k, v = s.sealRow(metaState, &stateRow{})
+	if err := txn.Set(k, v); err != nil {
+		return s.writeError(err, false)
+	}
+	k, v = s.sealRow(metaIndex, &indexRow{ID: s.indexID()})
 	if err := txn.Set(k, v); err != nil {
 		return s.writeError(err, false)
 	}
@@ -209,6 +219,23 @@ func (s *Store) PutMeta(name string, v []byte) error {
 	}
 	// Meta rows are rare and matter (the device key is one): on disk
 	// before PutMeta returns, as with ApplyVerified.
+	if err := s.db.Sync(); err != nil {
+		return s.writeError(err, true)
+	}
+	return nil
+}
+
+// putStoreRow writes one of the store's own meta rows and syncs.
+func (s *Store) putStoreRow(name string, v any) error {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	k, val := s.sealRow(name, v)
+	if err := txn.Set(k, val); err != nil {
+		return s.writeError(err, false)
+	}
+	if err := txn.Commit(); err != nil {
+		return s.writeError(err, false)
+	}
 	if err := s.db.Sync(); err != nil {
 		return s.writeError(err, true)
 	}

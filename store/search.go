@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -265,4 +267,88 @@ func (s *Store) exactJoin(ctx context.Context, txn *badger.Txn, terms []string, 
 		}
 	}
 	return out, nil
+}
+
+// indexID names what the search index is built with: textfold's rules and
+// the IndexText policy.
+func (s *Store) indexID() string {
+	return "textfold/" + textfold.Version + " " + s.opts.IndexVersion
+}
+
+// checkIndex rebuilds the search index if it was built with other rules or
+// another policy than this store is opened with.
+func (s *Store) checkIndex() error {
+	var built string
+	err := s.view("the index row", func(txn *badger.Txn) error {
+		b, err := s.getMetaTxn(txn, metaIndex)
+		if errors.Is(err, sp.ErrNotFound) {
+			return nil // built before the row existed: rebuild
+		}
+		if err != nil {
+			return err
+		}
+		var r indexRow
+		if err := sp.UnmarshalStrict(b, &r); err != nil {
+			return s.integrity("the index row", "%v", err)
+		}
+		built = r.ID
+		return nil
+	})
+	if err != nil || built == s.indexID() {
+		return err
+	}
+	return s.rebuildIndex(built)
+}
+
+// rebuildIndex drops every search posting and indexes every kept entry
+// again. It writes the index row last, so an interrupted rebuild is done
+// again from the start at the next open.
+func (s *Store) rebuildIndex(built string) error {
+	s.log.Info("rebuilding the search index", "was", built, "now", s.indexID())
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	err := s.view("the search index", func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixSearch}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := wb.Delete(it.Item().KeyCopy(nil)); err != nil {
+				return err
+			}
+		}
+		it2 := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixEntry}})
+		defer it2.Close()
+		for it2.Rewind(); it2.Valid(); it2.Next() {
+			item := it2.Item()
+			h, ok := parseEntryKey(item.Key())
+			if !ok {
+				return s.integrity("an entry key", "it does not parse")
+			}
+			var e sp.Entry
+			err := item.Value(func(v []byte) error {
+				var err error
+				e, err = s.decodeEntryValue(h, item.Key(), v)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			for _, t := range s.terms(&e) {
+				xk := searchKey(t, e.Record, h)
+				if err := wb.Set(xk, s.tags.sum(nil, xk, nil)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = wb.Flush()
+	}
+	if err == nil {
+		err = s.putStoreRow(metaIndex, &indexRow{ID: s.indexID()})
+	}
+	if err != nil {
+		return fmt.Errorf("rebuilding the search index: %w", err)
+	}
+	return nil
 }

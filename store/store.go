@@ -24,10 +24,15 @@ type Options struct {
 	Logger *slog.Logger
 	// IndexText returns the text of an entry to put in the search index,
 	// or "" to index nothing. It must never return the value of a sealed
-	// field, and must return the same text for the same entry for the
-	// life of the store: pruning an entry removes the terms IndexText
-	// gives for it then. Nil indexes nothing.
+	// field, and must return the same text for the same entry as long as
+	// IndexVersion stays the same: pruning an entry removes the terms
+	// IndexText gives for it then. Nil indexes nothing.
 	IndexText func(e *sp.Entry) string
+	// IndexVersion names the IndexText policy (which fields are
+	// searchable). When it, or the folding rules of textfold, differ from
+	// those the search index was built with, Open rebuilds the index, so
+	// that a field made sensitive is no longer findable by its old text.
+	IndexVersion string
 	// FreeSpace reports the bytes free on the disk holding dir. Nil
 	// asks the operating system. It may return ErrFreeSpaceUnknown.
 	FreeSpace func(dir string) (uint64, error)
@@ -350,6 +355,9 @@ func openData(dir string, master []byte, opts Options, create bool) (s *Store, e
 		err = s.initMeta()
 	} else {
 		err = s.checkMeta()
+		if err == nil {
+			err = s.checkIndex()
+		}
 	}
 	if err == nil && s.unsealed {
 		// No seal vouches for the files: have badger check every block

@@ -23,6 +23,11 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
+// Version names the folding rules. It changes whenever Terms would give
+// different terms for the same text, so that a search index built with the
+// old rules is rebuilt.
+const Version = "1"
+
 const (
 	// MaxTermBytes is the maximum length of a term in bytes. Longer terms
 	// are truncated at a rune boundary.
