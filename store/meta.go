@@ -209,28 +209,21 @@ func (s *Store) PutMeta(name string, v []byte) error {
 		return err
 	}
 	key := metaKey(name)
-	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
-	if err := txn.Set(key, s.seal.seal(key, v)); err != nil {
-		return s.writeError(err, false)
-	}
-	if err := txn.Commit(); err != nil {
-		return s.writeError(err, false)
-	}
-	// Meta rows are rare and matter (the device key is one): on disk
-	// before PutMeta returns, as with ApplyVerified.
-	if err := s.db.Sync(); err != nil {
-		return s.writeError(err, true)
-	}
-	return nil
+	return s.commitRow(key, s.seal.seal(key, v))
 }
 
-// putStoreRow writes one of the store's own meta rows and syncs.
+// putStoreRow writes one of the store's own meta rows.
 func (s *Store) putStoreRow(name string, v any) error {
+	return s.commitRow(s.sealRow(name, v))
+}
+
+// commitRow writes one sealed meta row in its own transaction and syncs.
+// Meta rows are rare and matter (the device key is one): on disk before
+// the call returns, as with ApplyVerified.
+func (s *Store) commitRow(key, val []byte) error {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
-	k, val := s.sealRow(name, v)
-	if err := txn.Set(k, val); err != nil {
+	if err := txn.Set(key, val); err != nil {
 		return s.writeError(err, false)
 	}
 	if err := txn.Commit(); err != nil {
