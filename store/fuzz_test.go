@@ -273,6 +273,12 @@ func fuzzParsedKeys(t *testing.T, b []byte) {
 			t.Fatalf("search key %x is not under its term's prefix", b)
 		}
 	}
+	if coll, id, field, ok := parseConflictKey(b); ok {
+		kinds++
+		if k := conflictKey(coll, id, field); !bytes.Equal(k, b) {
+			t.Fatalf("parseConflictKey accepted %x, which conflictKey builds as %x", b, k)
+		}
+	}
 	if kinds > 1 {
 		t.Fatalf("%x parses as %d kinds of row", b, kinds)
 	}

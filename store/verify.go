@@ -126,6 +126,19 @@ func (s *Store) verifyScan(ctx context.Context, txn *badger.Txn, rep *VerifyRepo
 		curField     *recordRow
 		curCount     int
 	)
+	// indexRow checks an index row that carries only a tag, and counts it
+	// in have if it is sound.
+	indexRow := func(item *badger.Item, k []byte, parsed bool, index string, have *keySet) {
+		if !parsed {
+			rep.problem("a key of %s does not parse", index)
+			return
+		}
+		if err := s.checkTag(item, index); err != nil {
+			rep.problemErr(err)
+			return
+		}
+		have.add(k)
+	}
 	flushField := func() {
 		if curField != nil && curCount >= 2 && conflictField(curField.field) {
 			wantC.add(conflictKey(curField.coll, curField.id, curField.field))
@@ -194,26 +207,12 @@ func (s *Store) verifyScan(ctx context.Context, txn *badger.Txn, rep *VerifyRepo
 			}
 		case prefixSync:
 			rep.SyncRows++
-			if _, ok := parseSyncRowKey(k); !ok {
-				rep.problem("a sync-order key does not parse")
-				continue
-			}
-			if err := s.checkTag(item, "the sync-order index"); err != nil {
-				rep.problemErr(err)
-				continue
-			}
-			haveS.add(k)
+			_, ok := parseSyncRowKey(k)
+			indexRow(item, k, ok, "the sync-order index", &haveS)
 		case prefixSearch:
 			rep.SearchRows++
-			if _, ok := parseSearchKey(k); !ok {
-				rep.problem("a search-index key does not parse")
-				continue
-			}
-			if err := s.checkTag(item, "the search index"); err != nil {
-				rep.problemErr(err)
-				continue
-			}
-			haveX.add(k)
+			_, ok := parseSearchKey(k)
+			indexRow(item, k, ok, "the search index", &haveX)
 		case prefixMeta:
 			rep.MetaRows++
 			if _, err := s.getMetaTxn(txn, string(k[1:])); err != nil {
@@ -221,15 +220,8 @@ func (s *Store) verifyScan(ctx context.Context, txn *badger.Txn, rep *VerifyRepo
 			}
 		case prefixConflict:
 			rep.ConflictRows++
-			if _, _, _, ok := parseConflictKey(k); !ok {
-				rep.problem("a conflict-index key does not parse")
-				continue
-			}
-			if err := s.checkTag(item, "the conflict index"); err != nil {
-				rep.problemErr(err)
-				continue
-			}
-			haveC.add(k)
+			_, _, _, ok := parseConflictKey(k)
+			indexRow(item, k, ok, "the conflict index", &haveC)
 		default:
 			rep.problem("a row with unknown prefix %q", k[0])
 		}
