@@ -48,6 +48,7 @@ func TestImportDirection(t *testing.T) {
 		mod + "/store":               {mod + "/syncproto", mod + "/store/textfold"},
 		mod + "/fieldkit":            {},
 		mod + "/node":                {mod + "/syncproto", mod + "/store"},
+		mod + "/node/linkemu":        {},
 		mod + "/cli":                 {mod + "/syncproto", mod + "/store", mod + "/node", mod + "/fieldkit"},
 		mod + "/cli/floe":            {mod + "/cli"},
 	}

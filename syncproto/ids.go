@@ -123,3 +123,21 @@ func compareBytes(a, b []byte) int {
 	}
 	return 0
 }
+
+// NetworkID names a Floe network: the set of devices that sync with each
+// other. A frame, session or bundle from another network is refused.
+type NetworkID [16]byte
+
+// String is the network ID as 32 lowercase hex digits.
+func (n NetworkID) String() string { return hex.EncodeToString(n[:]) }
+
+// ParseNetworkID parses the hex form of a network ID.
+func ParseNetworkID(s string) (NetworkID, error) {
+	var n NetworkID
+	b, err := hex.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(b) != len(n) {
+		return n, fmt.Errorf("%q is not a network ID (want 32 hex digits)", s)
+	}
+	copy(n[:], b)
+	return n, nil
+}

@@ -20,3 +20,24 @@ const (
 	// MaxItems caps the elements of any CBOR array or map from outside.
 	MaxItems = 1024
 )
+
+// Limits on the sync protocol. A peer that breaks one is cut off.
+const (
+	// MaxFrameLen caps one frame's payload, in bytes. Entries travel in
+	// batches that fill a frame, so a cut link resends at most this much.
+	MaxFrameLen = 64 << 10
+	// MaxRoundLen caps one reconciliation round (ranges and wants, over as
+	// many frames as it takes), in bytes.
+	MaxRoundLen = 32 << 20
+	// MaxRanges caps the ranges in one round.
+	MaxRanges = 4 << 20
+	// MaxIDList caps the short IDs listed for one range.
+	MaxIDList = 4096
+	// MaxRounds caps the reconciliation rounds of one session; the protocol
+	// needs about log16(n)+2 of them.
+	MaxRounds = 64
+	// MaxAbortReason caps the text a peer may give for ending a session.
+	MaxAbortReason = 512
+	// MaxSummaryRanges caps the ranges of an acknowledgement summary.
+	MaxSummaryRanges = 1 << 20
+)

@@ -1,0 +1,156 @@
+package syncproto
+
+import (
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// MsgKind tags a message. Never reorder or reuse a number: peers and bundle
+// files depend on them. A receiver skips kinds it does not know.
+type MsgKind uint64
+
+// Message kinds.
+const (
+	MsgHello         MsgKind = 1  // session start: network, devices, salt, digest
+	MsgRound         MsgKind = 2  // one reconciliation round (part)
+	MsgEntries       MsgKind = 3  // a batch of encoded entries
+	MsgEnd           MsgKind = 4  // all entries sent; how many
+	MsgFin           MsgKind = 5  // all entries received and applied
+	MsgAbort         MsgKind = 6  // the sender ends the session, and why
+	MsgAck           MsgKind = 7  // a summary of the sender's set (part)
+	MsgBundleHeader  MsgKind = 16 // first frame of a bundle file
+	MsgBundleTrailer MsgKind = 17 // last frame of a bundle file, signed
+)
+
+func (k MsgKind) String() string {
+	switch k {
+	case MsgHello:
+		return "hello"
+	case MsgRound:
+		return "round"
+	case MsgEntries:
+		return "entries"
+	case MsgEnd:
+		return "end"
+	case MsgFin:
+		return "fin"
+	case MsgAbort:
+		return "abort"
+	case MsgAck:
+		return "ack"
+	case MsgBundleHeader:
+		return "bundle-header"
+	case MsgBundleTrailer:
+		return "bundle-trailer"
+	}
+	return fmt.Sprintf("kind-%d", uint64(k))
+}
+
+// wireMsg is a frame's payload: [kind, body].
+type wireMsg struct {
+	_    struct{} `cbor:",toarray"`
+	Kind MsgKind
+	Body cbor.RawMessage
+}
+
+// Hello opens a session. Each side sends one.
+type Hello struct {
+	Network NetworkID `cbor:"1,keyasint"`
+	From    DeviceID  `cbor:"2,keyasint"`
+	To      DeviceID  `cbor:"3,keyasint"` // zero: whoever answers
+	Salt    Salt      `cbor:"4,keyasint"` // the initiator's; the responder echoes it
+	Count   uint64    `cbor:"5,keyasint"` // entries held
+	Sum     [32]byte  `cbor:"6,keyasint"` // Digest.Sum
+}
+
+// Round carries ranges and wants; a round larger than a frame continues in
+// further Round messages with More set on all but the last.
+type Round struct {
+	Ranges []byte `cbor:"1,keyasint,omitempty"` // packed ranges, see ranges.go
+	Wants  []byte `cbor:"2,keyasint,omitempty"` // 8-byte short IDs the sender lacks
+	More   bool   `cbor:"3,keyasint,omitempty"`
+}
+
+// Entries is a batch of encoded, signed entries.
+type Entries struct {
+	List [][]byte `cbor:"1,keyasint"`
+}
+
+// End says the sender has sent all its entries.
+type End struct {
+	Sent uint64 `cbor:"1,keyasint"`
+}
+
+// Fin says the sender has applied every entry it received.
+type Fin struct {
+	Applied uint64 `cbor:"1,keyasint"`
+}
+
+// Abort ends a session with a reason meant for a person.
+type Abort struct {
+	Reason string `cbor:"1,keyasint"`
+}
+
+// AckPart carries a Summary of the sender's set, over as many messages as
+// it takes (More set on all but the last).
+type AckPart struct {
+	Salt    Salt     `cbor:"1,keyasint"`
+	Count   uint64   `cbor:"2,keyasint"`
+	Sum     [32]byte `cbor:"3,keyasint"`
+	Created HLC      `cbor:"4,keyasint"`
+	Ranges  []byte   `cbor:"5,keyasint,omitempty"` // packed summary ranges
+	More    bool     `cbor:"6,keyasint,omitempty"`
+}
+
+// BundleHeader opens a bundle file.
+type BundleHeader struct {
+	Network NetworkID `cbor:"1,keyasint"`
+	From    DeviceID  `cbor:"2,keyasint"`
+	To      DeviceID  `cbor:"3,keyasint"`
+	Created HLC       `cbor:"4,keyasint"`
+	// Sealing names how the frames after the header are protected. 0 means
+	// plain frames (entries are signed but readable). Other values are
+	// reserved for encryption to the recipient's devices.
+	Sealing uint64 `cbor:"5,keyasint"`
+	// ID is random, so a second import of the same bundle is recognised.
+	ID [16]byte `cbor:"6,keyasint"`
+}
+
+// BundleTrailer closes a bundle file: the count of frames before it and the
+// sender's signature over the SHA-256 of every byte before the trailer frame.
+type BundleTrailer struct {
+	Frames uint64 `cbor:"1,keyasint"`
+	Sig    []byte `cbor:"2,keyasint"`
+}
+
+// EncodeMsg encodes a message as a frame payload.
+func EncodeMsg(kind MsgKind, body any) []byte {
+	b, err := encMode.Marshal(body)
+	if err != nil {
+		panic("bug: encoding " + kind.String() + ": " + err.Error())
+	}
+	p, err := encMode.Marshal(wireMsg{Kind: kind, Body: b})
+	if err != nil {
+		panic("bug: encoding message: " + err.Error())
+	}
+	return p
+}
+
+// DecodeMsg splits a frame payload into its kind and body. It checks only
+// the envelope; DecodeBody checks the body.
+func DecodeMsg(payload []byte) (MsgKind, []byte, error) {
+	var w wireMsg
+	if err := unmarshalStrict(decMode, payload, &w); err != nil {
+		return 0, nil, fmt.Errorf("message envelope: %w", err)
+	}
+	return w.Kind, w.Body, nil
+}
+
+// DecodeBody strictly decodes a message body into v.
+func DecodeBody(kind MsgKind, body []byte, v any) error {
+	if err := unmarshalStrict(decMode, body, v); err != nil {
+		return fmt.Errorf("%s message: %w", kind, err)
+	}
+	return nil
+}
