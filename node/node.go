@@ -28,6 +28,10 @@ type Options struct {
 	MaxDrift time.Duration
 	// Store options; IndexText is set by the node.
 	Store store.Options
+	// NetworkName names the network Init creates; Join, if set, makes Init
+	// join the invite's network instead.
+	NetworkName string
+	Join        *Invite
 }
 
 // Node is an open node.
@@ -39,6 +43,8 @@ type Node struct {
 	now   func() time.Time
 	mu    sync.Mutex // serializes writes and guards clock
 	clock sp.Clock
+	net   Network
+	pmu   sync.Mutex // serializes changes to the peer list and acks
 }
 
 const metaDeviceKey = "device-key"
@@ -76,7 +82,21 @@ func Init(ctx context.Context, dir string, passphrase []byte, opts Options) (*No
 		return nil, fmt.Errorf("saving the device key: %w; remove %s and run init again", err, dir)
 	}
 	n := newNode(st, priv, opts)
-	n.log.Info("node created", "device", n.id.Short())
+	net, err := NewNetwork(opts.NetworkName)
+	if opts.Join != nil {
+		net = opts.Join.Network
+	}
+	if err == nil {
+		err = n.saveNetwork(net)
+	}
+	if err == nil && opts.Join != nil {
+		err = n.AddPeer(Peer{Device: opts.Join.From, Name: opts.Join.Name, Addrs: opts.Join.Addrs})
+	}
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("%w; remove %s and run init again", err, dir)
+	}
+	n.log.Info("node created", "device", n.id.Short(), "network", net.ID.String())
 	return n, nil
 }
 
@@ -100,6 +120,10 @@ func Open(ctx context.Context, dir string, passphrase []byte, opts Options) (*No
 		return nil, fmt.Errorf("reading the device key: %w", err)
 	}
 	n := newNode(st, ed25519.NewKeyFromSeed(seed), opts)
+	if err := n.loadNetwork(); err != nil {
+		st.Close()
+		return nil, err
+	}
 	sum, err := st.Summary(ctx)
 	if err != nil {
 		st.Close()
@@ -228,6 +252,36 @@ func (n *Node) checkClock(now time.Time) error {
 // applies the ones that pass. Entries that fail are counted and reported in
 // the error; the rest are applied.
 func (n *Node) Merge(ctx context.Context, es []sp.Entry) (sp.ApplyResult, error) {
+	res, errs, err := n.merge(ctx, es)
+	if err != nil {
+		return res, err
+	}
+	if len(errs) > 0 {
+		return res, fmt.Errorf("%d of %d entries were refused; first: %w", len(errs), len(es), errs[0])
+	}
+	return res, nil
+}
+
+// mergeFromPeer verifies and applies a batch from a sync peer. It counts
+// the entries held back because they are stamped too far ahead (they come
+// again later) and those that fail verification (forged or damaged); only
+// a store failure is an error.
+func (n *Node) mergeFromPeer(ctx context.Context, es []sp.Entry) (held, bad int, err error) {
+	_, errs, err := n.merge(ctx, es)
+	for _, e := range errs {
+		if errors.Is(e, sp.ErrClockAhead) {
+			held++
+		} else {
+			bad++
+		}
+	}
+	if held > 0 {
+		n.log.Warn("held back entries stamped too far in the future; a later sync brings them once the clocks agree", "entries", held)
+	}
+	return held, bad, err
+}
+
+func (n *Node) merge(ctx context.Context, es []sp.Entry) (sp.ApplyResult, []error, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.now()
@@ -252,13 +306,7 @@ func (n *Node) Merge(ctx context.Context, es []sp.Entry) (sp.ApplyResult, error)
 		n.clock.Observe(ok[i].Time)
 	}
 	res, err := n.st.ApplyVerified(ctx, ok)
-	if err != nil {
-		return res, err
-	}
-	if len(errs) > 0 {
-		return res, fmt.Errorf("%d of %d entries were refused; first: %w", len(errs), len(es), errs[0])
-	}
-	return res, nil
+	return res, errs, err
 }
 
 // Entries calls fn for every entry the node keeps, in sync order.

@@ -149,7 +149,7 @@ func (s *Store) checkMeta() error {
 // maxMetaName and maxMetaValue cap the node's meta rows.
 const (
 	maxMetaName  = 128
-	maxMetaValue = 64 << 10
+	maxMetaValue = 8 << 20
 )
 
 func checkMetaName(name string) error {
@@ -210,6 +210,33 @@ func (s *Store) PutMeta(name string, v []byte) error {
 	}
 	key := metaKey(name)
 	return s.commitRow(key, s.seal.seal(key, v))
+}
+
+// DeleteMeta removes one of the node's meta rows; a missing row is not an
+// error.
+func (s *Store) DeleteMeta(name string) error {
+	if err := checkMetaName(name); err != nil {
+		return err
+	}
+	release, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer release()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	if err := txn.Delete(metaKey(name)); err != nil {
+		return s.writeError(err, false)
+	}
+	if err := txn.Commit(); err != nil {
+		return s.writeError(err, false)
+	}
+	if err := s.db.Sync(); err != nil {
+		return s.writeError(err, true)
+	}
+	return nil
 }
 
 // putStoreRow writes one of the store's own meta rows.

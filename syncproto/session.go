@@ -198,6 +198,13 @@ func (s *Session) fail(err error) error {
 	return s.err
 }
 
+// ErrAborted means this side ended the session.
+var ErrAborted = errors.New("session aborted")
+
+// Abort ends the session from this side; the next Ready carries an Abort
+// that tells the peer the reason.
+func (s *Session) Abort(reason string) { s.fail(fmt.Errorf("%w: %s", ErrAborted, reason)) }
+
 // Err is the error that ended the session, if any.
 func (s *Session) Err() error { return s.err }
 

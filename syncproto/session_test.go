@@ -160,9 +160,9 @@ func converge(t *testing.T, a, b *peer) (sp.LockstepResult, sp.Stats, sp.Stats) 
 
 func TestSyncDifferences(t *testing.T) {
 	for _, c := range []struct {
-		name          string
+		name            string
 		n, onlyA, onlyB int
-		scattered     bool
+		scattered       bool
 	}{
 		{"empty-to-full", 0, 300, 0, false},
 		{"full-to-empty", 0, 0, 300, false},

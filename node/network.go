@@ -1,0 +1,153 @@
+package node
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	sp "github.com/floe-north/floe/syncproto"
+)
+
+// Network is the network a node belongs to: its ID, a name people
+// recognise, and the private-network key that every member's libp2p host
+// needs to finish a handshake. The key is kept in the encrypted store.
+type Network struct {
+	ID   sp.NetworkID `cbor:"1,keyasint"`
+	Name string       `cbor:"2,keyasint"`
+	PSK  [32]byte     `cbor:"3,keyasint"`
+}
+
+const metaNetwork = "network"
+
+// MaxNetworkName caps a network's name.
+const MaxNetworkName = 64
+
+// NewNetwork makes a network with a fresh ID and key.
+func NewNetwork(name string) (Network, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		name = "floe"
+	}
+	if !utf8.ValidString(name) || len(name) > MaxNetworkName {
+		return Network{}, fmt.Errorf("a network name is at most %d bytes of text", MaxNetworkName)
+	}
+	n := Network{Name: name}
+	rand.Read(n.ID[:])
+	rand.Read(n.PSK[:])
+	return n, nil
+}
+
+// Network returns the node's network.
+func (n *Node) Network() Network { return n.net }
+
+func (n *Node) loadNetwork() error {
+	b, err := n.st.GetMeta(metaNetwork)
+	if errors.Is(err, sp.ErrNotFound) {
+		// A store made before networks existed: give it a network of its
+		// own, as init does today.
+		net, err := NewNetwork("")
+		if err != nil {
+			return err
+		}
+		return n.saveNetwork(net)
+	}
+	if err != nil {
+		return fmt.Errorf("reading the network: %w", err)
+	}
+	var net Network
+	if err := sp.UnmarshalStrict(b, &net); err != nil {
+		return fmt.Errorf("reading the network: %w", err)
+	}
+	n.net = net
+	return nil
+}
+
+func (n *Node) saveNetwork(net Network) error {
+	b, err := sp.Marshal(net)
+	if err != nil {
+		return err
+	}
+	if err := n.st.PutMeta(metaNetwork, b); err != nil {
+		return fmt.Errorf("saving the network: %w", err)
+	}
+	n.net = net
+	return nil
+}
+
+// Invite is what a new laptop needs to join a network: the network (with
+// its key) and how to reach the device that made the invite. Anyone who
+// holds an invite can connect to the network's nodes, so it is carried like
+// a key: in person, and deleted once used.
+type Invite struct {
+	Network Network     `cbor:"1,keyasint"`
+	From    sp.DeviceID `cbor:"2,keyasint"`
+	Addrs   []string    `cbor:"3,keyasint,omitempty"`
+	Name    string      `cbor:"4,keyasint,omitempty"` // what to call the inviting device
+}
+
+const inviteHeader = "FLOE INVITE v1"
+
+// MaxInviteLen caps an invite file.
+const MaxInviteLen = 16 << 10
+
+// ErrBadInvite means an invite file did not decode.
+var ErrBadInvite = errors.New("not a Floe invite")
+
+// Invite makes an invite to this node's network.
+func (n *Node) Invite(addrs []string, name string) Invite {
+	return Invite{Network: n.net, From: n.id, Addrs: addrs, Name: name}
+}
+
+// EncodeInvite writes an invite as text: a header line and base64 CBOR.
+func EncodeInvite(inv Invite) []byte {
+	b, err := sp.Marshal(inv)
+	if err != nil {
+		panic("bug: encoding an invite: " + err.Error())
+	}
+	var out bytes.Buffer
+	out.WriteString(inviteHeader + "\n")
+	enc := base64.StdEncoding.EncodeToString(b)
+	for len(enc) > 64 {
+		out.WriteString(enc[:64] + "\n")
+		enc = enc[64:]
+	}
+	out.WriteString(enc + "\n")
+	return out.Bytes()
+}
+
+// DecodeInvite reads what EncodeInvite wrote.
+func DecodeInvite(b []byte) (Invite, error) {
+	var inv Invite
+	if len(b) > MaxInviteLen {
+		return inv, fmt.Errorf("%w: the file is %d bytes; an invite is a few hundred", ErrBadInvite, len(b))
+	}
+	text := strings.TrimPrefix(string(b), "\ufeff")
+	text = strings.ReplaceAll(text, "\r\n", "\n")
+	head, body, ok := strings.Cut(text, "\n")
+	if !ok || strings.TrimSpace(head) != inviteHeader {
+		return inv, fmt.Errorf("%w: it does not start with %q", ErrBadInvite, inviteHeader)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(body), ""))
+	if err != nil {
+		return inv, fmt.Errorf("%w: the invite text is damaged (%v); ask for a new invite", ErrBadInvite, err)
+	}
+	if err := sp.UnmarshalStrict(raw, &inv); err != nil {
+		return inv, fmt.Errorf("%w: %v; ask for a new invite", ErrBadInvite, err)
+	}
+	if inv.Network.ID == (sp.NetworkID{}) || inv.Network.PSK == ([32]byte{}) {
+		return inv, fmt.Errorf("%w: it names no network", ErrBadInvite)
+	}
+	if !utf8.ValidString(inv.Network.Name) || len(inv.Network.Name) > MaxNetworkName || len(inv.Name) > MaxPeerName || len(inv.Addrs) > MaxPeerAddrs {
+		return inv, fmt.Errorf("%w: a name or address list is too long", ErrBadInvite)
+	}
+	for _, a := range inv.Addrs {
+		if len(a) > MaxAddrLen {
+			return inv, fmt.Errorf("%w: an address is too long", ErrBadInvite)
+		}
+	}
+	return inv, nil
+}

@@ -1,0 +1,407 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	sp "github.com/floe-north/floe/syncproto"
+)
+
+// SyncOptions tune one sync session.
+type SyncOptions struct {
+	// Progress, if set, is called about twice a second and at the end.
+	Progress func(SyncProgress)
+	// StallTimeout cuts a session in which nothing has moved either way
+	// for this long. Zero means DefaultStallTimeout.
+	StallTimeout time.Duration
+	// Leaf and Branch tune reconciliation (tests and benchmarks).
+	Leaf, Branch int
+}
+
+// DefaultStallTimeout is how long a session may see nothing move before
+// it is cut. A satellite link stalls for seconds, not minutes.
+const DefaultStallTimeout = 2 * time.Minute
+
+// SyncProgress is a session's state, for a progress line.
+type SyncProgress struct {
+	Peer    sp.DeviceID
+	Stats   sp.Stats
+	Elapsed time.Duration
+	// ETA estimates the time left from the entries still to send and to
+	// receive and the bytes per second so far; zero when unknown.
+	ETA time.Duration
+}
+
+// SyncResult is what a finished session did.
+type SyncResult struct {
+	Peer     sp.DeviceID
+	Stats    sp.Stats
+	Duration time.Duration
+	// HeldBack counts entries refused because they are stamped too far
+	// in the future; they come again in a later session.
+	HeldBack int
+}
+
+// ErrStalled means a peer stopped sending or receiving mid-session.
+var ErrStalled = errors.New("the peer stalled")
+
+// ErrLinkClosed means the link closed before the session finished.
+var ErrLinkClosed = errors.New("the link closed mid-session")
+
+// nodeSource reads entries for a session and puts each in its lane.
+type nodeSource struct {
+	n      *Node
+	ctx    context.Context
+	urgent map[sp.RecordID]bool
+}
+
+func (s *nodeSource) LoadEntry(k sp.SyncKey) ([]byte, sp.Lane, error) {
+	e, err := s.n.st.Get(s.ctx, k.Hash())
+	if err != nil {
+		return nil, 0, err
+	}
+	return e.Encode(), s.lane(&e), nil
+}
+
+// lane: membership first, then urgent outreach referrals, the directory,
+// and the rest.
+func (s *nodeSource) lane(e *sp.Entry) sp.Lane {
+	switch e.Collection {
+	case "members":
+		return sp.LaneMembers
+	case DirectorySchema.Collection:
+		return sp.LaneDirectory
+	case OutreachSchema.Collection:
+		u, ok := s.urgent[e.Record]
+		if !ok {
+			u = s.recordUrgent(e.Record)
+			if len(s.urgent) < 1<<16 {
+				s.urgent[e.Record] = u
+			}
+		}
+		if u {
+			return sp.LaneUrgent
+		}
+	}
+	return sp.LaneOther
+}
+
+func (s *nodeSource) recordUrgent(id sp.RecordID) bool {
+	es, err := s.n.st.Record(s.ctx, OutreachSchema.Collection, id)
+	if err != nil {
+		return false
+	}
+	for i := range es {
+		if es[i].Field == "urgent" && es[i].Kind == sp.KindValue {
+			if v, err := sp.DecodeValue(es[i].Value); err == nil && v == true {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// SyncStream runs one sync session with peer over rw, which the caller has
+// connected (a libp2p stream, a TCP connection, a pipe in tests) and
+// closes afterwards. The initiator picks the session's salt. Entries from
+// the peer are verified and applied as each batch arrives, so a cut loses
+// at most the batch in flight.
+func (n *Node) SyncStream(ctx context.Context, rw io.ReadWriter, initiator bool, peer sp.DeviceID, opts SyncOptions) (SyncResult, error) {
+	start := time.Now()
+	res := SyncResult{Peer: peer}
+	if opts.StallTimeout <= 0 {
+		opts.StallTimeout = DefaultStallTimeout
+	}
+	log := n.log.With("peer", peer.Short())
+	sum, err := n.st.Summary(ctx)
+	if err != nil {
+		return res, err
+	}
+	var snapshot []sp.SyncKey
+	cfg := sp.SessionConfig{
+		Initiator: initiator, Network: n.net.ID, Local: n.id, Peer: peer,
+		Digest: sum.Digest, Leaf: opts.Leaf, Branch: opts.Branch,
+		Source: &nodeSource{n: n, ctx: ctx, urgent: map[sp.RecordID]bool{}},
+		Keys: func() ([]sp.SyncKey, error) {
+			ks := make([]sp.SyncKey, 0, sum.Digest.Count)
+			err := n.st.SyncKeys(ctx, func(k sp.SyncKey) error { ks = append(ks, k); return nil })
+			snapshot = ks
+			return ks, err
+		},
+	}
+	if initiator {
+		rand.Read(cfg.Salt[:])
+	}
+	s := sp.NewSession(cfg)
+	if initiator {
+		s.Start()
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var moved atomic.Int64 // last time a frame went either way, unix nanos
+	moved.Store(time.Now().UnixNano())
+	in := make(chan []byte, 8)
+	rerr := make(chan error, 1)
+	go func() {
+		br := bufio.NewReaderSize(rw, 64<<10)
+		for {
+			p, err := sp.ReadFrame(br, nil)
+			if err != nil {
+				rerr <- err
+				return
+			}
+			moved.Store(time.Now().UnixNano())
+			select {
+			case in <- p:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	writes := make(chan [][]byte)
+	werr := make(chan error, 1)
+	wdone := make(chan struct{})
+	go func() {
+		defer close(wdone)
+		bw := bufio.NewWriterSize(rw, 64<<10)
+		for fs := range writes {
+			for _, f := range fs {
+				if _, err := bw.Write(f); err != nil {
+					werr <- err
+					return
+				}
+				moved.Store(time.Now().UnixNano())
+			}
+			if err := bw.Flush(); err != nil {
+				werr <- err
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(writes)
+		select {
+		case <-wdone:
+		case <-time.After(5 * time.Second):
+		}
+	}()
+
+	var received []sp.SyncKey
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	progress := func() {
+		if opts.Progress != nil {
+			opts.Progress(progressOf(peer, s.Stats(), time.Since(start)))
+		}
+	}
+	step := func(p []byte) {
+		if err := s.Step(p); err != nil {
+			log.Debug("session step failed", "err", err)
+		}
+	}
+	var sessionErr error
+loop:
+	for !s.Done() || s.HasReady() {
+		if s.HasReady() {
+			rd, rerrReady := s.Ready()
+			for len(rd.Frames) > 0 {
+				select {
+				case writes <- rd.Frames:
+					rd.Frames = nil
+				case p := <-in:
+					step(p)
+				case err := <-werr:
+					s.Advance()
+					sessionErr = fmt.Errorf("%w: %v", ErrLinkClosed, err)
+					break loop
+				case <-ctx.Done():
+					s.Advance()
+					sessionErr = ctx.Err()
+					break loop
+				}
+			}
+			if len(rd.Apply) > 0 && rerrReady == nil {
+				held, bad, err := n.mergeFromPeer(ctx, rd.Apply)
+				res.HeldBack += held
+				if err != nil {
+					sessionErr = err
+					s.Advance()
+					break loop
+				}
+				if bad > 0 {
+					log.Warn("peer sent entries that fail verification; cutting the session", "refused", bad)
+					s.Advance()
+					sessionErr = fmt.Errorf("%w: the peer sent %d entries that fail verification (forged or damaged); they were refused and the session was cut", sp.ErrProtocol, bad)
+					break loop
+				}
+				for i := range rd.Apply {
+					received = append(received, sp.MakeSyncKey(rd.Apply[i].Time, rd.Apply[i].Hash()))
+				}
+			}
+			s.Advance()
+			if rerrReady != nil {
+				sessionErr = rerrReady
+				break loop
+			}
+			continue
+		}
+		select {
+		case p := <-in:
+			step(p)
+		case err := <-rerr:
+			if s.Done() {
+				break loop
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				sessionErr = fmt.Errorf("%w after %s in and %s out; what arrived was applied, and the next sync continues from there", ErrLinkClosed, byteSize(s.Stats().In.Total()), byteSize(s.Stats().Out.Total()))
+			} else if errors.Is(err, sp.ErrFrame) || errors.Is(err, sp.ErrVersion) {
+				sessionErr = err
+			} else {
+				sessionErr = fmt.Errorf("%w: %v", ErrLinkClosed, err)
+			}
+			break loop
+		case err := <-werr:
+			sessionErr = fmt.Errorf("%w: %v", ErrLinkClosed, err)
+			break loop
+		case <-ctx.Done():
+			sessionErr = ctx.Err()
+			break loop
+		case <-tick.C:
+			if time.Since(time.Unix(0, moved.Load())) > opts.StallTimeout {
+				sessionErr = fmt.Errorf("%w: nothing moved for %s; what arrived was applied", ErrStalled, opts.StallTimeout)
+				break loop
+			}
+			progress()
+		}
+	}
+	if sessionErr == nil {
+		sessionErr = s.Err()
+	}
+	if sessionErr != nil && !errors.Is(sessionErr, sp.ErrPeerAbort) {
+		// Tell the peer why, if the link still works.
+		if s.Err() == nil {
+			s.Abort(sessionErr.Error())
+		}
+		if rd, _ := s.Ready(); len(rd.Frames) > 0 {
+			select {
+			case writes <- rd.Frames:
+			case <-time.After(time.Second):
+			}
+		}
+		s.Advance()
+	}
+	res.Stats = s.Stats()
+	res.Duration = time.Since(start)
+	progress()
+	n.recordSession(ctx, peer, &res, sessionErr, sum.Digest, snapshot, received)
+	if sessionErr != nil {
+		log.Info("sync session failed", "err", sessionErr, "in_bytes", res.Stats.In.Total(), "out_bytes", res.Stats.Out.Total(), "applied", res.Stats.Applied)
+		return res, sessionErr
+	}
+	log.Info("sync session done", "in_bytes", res.Stats.In.Total(), "out_bytes", res.Stats.Out.Total(),
+		"sent", res.Stats.Sent, "received", res.Stats.Received, "rounds", res.Stats.RoundsIn+res.Stats.RoundsOut, "took", res.Duration.Round(time.Millisecond))
+	return res, nil
+}
+
+func progressOf(peer sp.DeviceID, st sp.Stats, el time.Duration) SyncProgress {
+	p := SyncProgress{Peer: peer, Stats: st, Elapsed: el}
+	done := float64(st.Sent) + float64(st.Received)
+	left := float64(st.ToSend-st.Sent) + float64(st.PeerPending)
+	if done > 0 && el > 0 && left > 0 {
+		p.ETA = time.Duration(float64(el) * left / done)
+	}
+	return p
+}
+
+// recordSession notes a session in the peer list and, after a complete
+// one, keeps a summary of what the peer is now known to hold.
+func (n *Node) recordSession(ctx context.Context, peer sp.DeviceID, res *SyncResult, err error, dig sp.Digest, snapshot, received []sp.SyncKey) {
+	now := n.now()
+	st := res.Stats
+	uerr := n.updatePeer(peer, true, func(p *Peer) {
+		p.LastTry = unixMilli(now)
+		p.BytesOut += uint64(st.Out.Total())
+		p.BytesIn += uint64(st.In.Total())
+		p.EntriesOut += uint64(st.Sent)
+		p.EntriesIn += st.Applied
+		if err != nil {
+			p.Failures++
+			p.LastError = err.Error()
+			return
+		}
+		p.Failures, p.LastError = 0, ""
+		p.LastSync = unixMilli(now)
+		p.Sessions++
+	})
+	if uerr != nil {
+		n.log.Warn("could not record the session", "err", uerr)
+	}
+	if err != nil {
+		return
+	}
+	// The peer holds everything this node held at the start (it received
+	// what it lacked) and everything it sent.
+	keys := snapshot
+	if keys == nil {
+		if old, _ := n.peerAck(peer); old != nil && old.Count == dig.Count && old.Sum == dig.Sum {
+			return
+		}
+		if e := n.st.SyncKeys(ctx, func(k sp.SyncKey) error { keys = append(keys, k); return nil }); e != nil {
+			return
+		}
+		if cur, e := n.st.Summary(ctx); e != nil || cur.Digest != dig {
+			return // changed meanwhile: the keys may hold writes the peer lacks
+		}
+	}
+	keys = mergeKeys(keys, received)
+	var d sp.Digest
+	for i := range keys {
+		d.Add(keys[i].Hash())
+	}
+	var salt sp.Salt
+	rand.Read(salt[:])
+	s := sp.Summarize(keys, d, sp.MakeHLC(uint64(now.UnixMilli()), 0), salt)
+	if e := n.setPeerAck(peer, &s); e != nil {
+		n.log.Warn("could not keep the peer's acknowledgement", "err", e)
+	}
+}
+
+// mergeKeys returns the sorted union of sorted a and unsorted b.
+func mergeKeys(a, b []sp.SyncKey) []sp.SyncKey {
+	if len(b) == 0 {
+		return a
+	}
+	out := append(slices.Clone(a), b...)
+	slices.SortFunc(out, func(x, y sp.SyncKey) int { return compareKeys(&x, &y) })
+	return slices.Compact(out)
+}
+
+func compareKeys(x, y *sp.SyncKey) int {
+	for i := range x {
+		if x[i] != y[i] {
+			if x[i] < y[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 10<<20:
+		return fmt.Sprintf("%d MB", n>>20)
+	case n >= 10<<10:
+		return fmt.Sprintf("%d KB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
