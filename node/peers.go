@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -240,3 +241,64 @@ func (n *Node) setPeerAck(d sp.DeviceID, s *sp.SetSummary) error {
 }
 
 func unixMilli(t time.Time) int64 { return t.UnixMilli() }
+
+// PeerStatus is what status shows of a peer.
+type PeerStatus struct {
+	Device    string    `json:"device"`
+	Name      string    `json:"name,omitempty"`
+	Addrs     []string  `json:"addrs,omitempty"`
+	LastSync  time.Time `json:"last_sync,omitzero"`
+	LastTry   time.Time `json:"last_try,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+	Failures  int       `json:"failures,omitempty"`
+	// Totals over every session and bundle with the peer.
+	BytesOut   uint64 `json:"bytes_out"`
+	BytesIn    uint64 `json:"bytes_in"`
+	EntriesOut uint64 `json:"entries_out"`
+	EntriesIn  uint64 `json:"entries_in"`
+	Sessions   uint64 `json:"sessions"`
+	Bundles    uint64 `json:"bundles"`
+	// EntriesPending counts this node's entries that the peer has not
+	// acknowledged: what a bundle for it would carry.
+	EntriesPending int `json:"entries_pending"`
+}
+
+func msTime(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// PeerStatuses describes every known peer, with the entries each may lack.
+func (n *Node) PeerStatuses(ctx context.Context) ([]PeerStatus, error) {
+	ps, err := n.Peers()
+	if err != nil || len(ps) == 0 {
+		return nil, err
+	}
+	keys, err := n.syncKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PeerStatus, 0, len(ps))
+	for _, p := range ps {
+		ack, err := n.peerAck(p.Device)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, PeerStatus{
+			Device: p.Device.String(), Name: p.Name, Addrs: p.Addrs,
+			LastSync: msTime(p.LastSync), LastTry: msTime(p.LastTry), LastError: p.LastError, Failures: p.Failures,
+			BytesOut: p.BytesOut, BytesIn: p.BytesIn, EntriesOut: p.EntriesOut, EntriesIn: p.EntriesIn,
+			Sessions: p.Sessions, Bundles: p.Bundles, EntriesPending: len(ack.Missing(keys)),
+		})
+	}
+	return out, nil
+}
+
+// syncKeys lists every kept entry's sync key, in order.
+func (n *Node) syncKeys(ctx context.Context) ([]sp.SyncKey, error) {
+	var ks []sp.SyncKey
+	err := n.st.SyncKeys(ctx, func(k sp.SyncKey) error { ks = append(ks, k); return nil })
+	return ks, err
+}

@@ -260,6 +260,11 @@ type Status struct {
 	StoreBytes int64     `json:"store_bytes"`
 	LastWrite  time.Time `json:"last_write,omitzero"`
 	StateHash  string    `json:"state_hash"`
+	Network    string    `json:"network"`
+	NetworkID  string    `json:"network_id"`
+	// Peers, with the last sync, the bytes each way and the entries each
+	// may lack.
+	Peers []PeerStatus `json:"peers"`
 }
 
 // Status reports the node's state.
@@ -273,7 +278,14 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 		return Status{}, err
 	}
 	h := sum.Digest.StateHash()
-	s := Status{NodeID: n.id.String(), Dir: n.st.Dir(), Entries: sum.Digest.Count, StoreBytes: size, StateHash: hex.EncodeToString(h[:])}
+	s := Status{NodeID: n.id.String(), Dir: n.st.Dir(), Entries: sum.Digest.Count, StoreBytes: size, StateHash: hex.EncodeToString(h[:]),
+		Network: n.net.Name, NetworkID: n.net.ID.String()}
+	if s.Peers, err = n.PeerStatuses(ctx); err != nil {
+		return Status{}, err
+	}
+	if s.Peers == nil {
+		s.Peers = []PeerStatus{}
+	}
 	if sum.LastWrite != 0 {
 		s.LastWrite = sum.LastWrite.Time()
 	}

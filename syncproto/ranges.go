@@ -142,9 +142,28 @@ func rangesErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %w: %s", ErrMalformed, errRanges, fmt.Sprintf(format, args...))
 }
 
+// uvarint reads a minimally encoded uvarint: every value has one encoding,
+// as everything from outside must.
+func uvarint(b []byte) (uint64, int) {
+	v, n := binary.Uvarint(b)
+	if n <= 0 || n != uvarintLen(v) {
+		return 0, -1
+	}
+	return v, n
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
 // decodeBound reads a bound from b and returns the rest.
 func decodeBound(b []byte, prevTime *uint64) (Bound, []byte, error) {
-	d, n := binary.Uvarint(b)
+	d, n := uvarint(b)
 	if n <= 0 {
 		return Bound{}, nil, rangesErr("bad bound")
 	}
@@ -196,14 +215,14 @@ func decodeRanges(b []byte) ([]wireRange, error) {
 		switch r.Mode {
 		case modeSkip, modeAskList:
 		case modeFP:
-			c, n := binary.Uvarint(b)
+			c, n := uvarint(b)
 			if n <= 0 || len(b) < n+8 {
 				return nil, rangesErr("bad fingerprint")
 			}
 			r.Count, r.FP = c, binary.LittleEndian.Uint64(b[n:])
 			b = b[n+8:]
 		case modeIDs:
-			c, n := binary.Uvarint(b)
+			c, n := uvarint(b)
 			if n <= 0 || c > MaxIDList || uint64(len(b)-n) < 8*c {
 				return nil, rangesErr("bad ID list")
 			}

@@ -316,7 +316,7 @@ func (s *Session) stepHello(body []byte) error {
 	}
 	if !s.cfg.Initiator {
 		e := s.rec.first(h.Count)
-		s.sendRound(&e)
+		return s.sendRound(&e)
 	}
 	return nil
 }
@@ -332,10 +332,9 @@ func (s *Session) load() error {
 
 // sendRound queues a round as frames. A round with no ranges ends
 // reconciliation.
-func (s *Session) sendRound(e *emitter) {
+func (s *Session) sendRound(e *emitter) error {
 	if s.stats.RoundsOut+s.stats.RoundsIn >= MaxRounds {
-		s.fail(protoErr("reconciliation did not finish in %d rounds", MaxRounds))
-		return
+		return protoErr("reconciliation did not finish in %d rounds", MaxRounds)
 	}
 	s.stats.RoundsOut++
 	ranges := e.w.buf
@@ -371,8 +370,9 @@ func (s *Session) sendRound(e *emitter) {
 	}
 	if e.nonSkip == 0 {
 		s.reconDone = true
-		s.prepareSend()
+		return s.prepareSend()
 	}
+	return nil
 }
 
 func appendUint64LE(b []byte, v uint64) []byte {
@@ -416,21 +416,16 @@ func (s *Session) stepRound(body []byte) (int64, error) {
 	if len(ranges) == 0 {
 		// The peer found nothing more to compare: reconciliation is over.
 		s.reconDone = true
-		s.prepareSend()
-		return idBytes, nil
+		return idBytes, s.prepareSend()
 	}
 	e := s.rec.respond(ranges)
-	s.sendRound(&e)
-	return idBytes, nil
+	return idBytes, s.sendRound(&e)
 }
 
 // prepareSend orders what to send by lane, keeping sync order inside a
 // lane. It reads each entry once to learn its lane, and keeps the encoded
 // entries if they fit the lane cache.
-func (s *Session) prepareSend() {
-	if s.err != nil {
-		return
-	}
+func (s *Session) prepareSend() error {
 	idx := s.rec.sendList()
 	lanes := make([]Lane, len(idx))
 	cache := make([][]byte, len(idx))
@@ -442,8 +437,7 @@ func (s *Session) prepareSend() {
 			continue
 		}
 		if err != nil {
-			s.fail(fmt.Errorf("reading an entry to send: %w", err))
-			return
+			return fmt.Errorf("reading an entry to send: %w", err)
 		}
 		lanes[j] = lane
 		if budget >= len(b) {
@@ -466,6 +460,7 @@ func (s *Session) prepareSend() {
 		s.cached = append(s.cached, cache[j])
 	}
 	s.stats.ToSend = len(s.order)
+	return nil
 }
 
 func (s *Session) stepEntries(body []byte) (int64, error) {

@@ -150,6 +150,9 @@ func decodeSummary(h AckPart, b []byte) (*SetSummary, error) {
 			return nil, fmt.Errorf("%w: a range without a fingerprint", ErrSummary)
 		}
 		s.Ranges[i] = SummaryRange{Upper: r.Upper, Count: r.Count, FP: r.FP}
+		if total+r.Count < total {
+			return nil, fmt.Errorf("%w: range counts overflow", ErrSummary)
+		}
 		total += r.Count
 	}
 	if total != h.Count {
