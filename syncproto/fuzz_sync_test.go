@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
-	"slices"
 	"testing"
 )
 
