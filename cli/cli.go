@@ -65,6 +65,7 @@ func usagef(hint, format string, a ...any) error {
 func commands() []command {
 	return []command{
 		&initCmd{}, newDirCmd(), newOutreachCmd(), &statusCmd{}, &conflictsCmd{}, &resolveCmd{},
+		&peerCmd{}, &syncCmd{}, &nodeCmd{}, &memberCmd{},
 		&verifyCmd{}, &passphraseCmd{}, &demoCmd{}, &benchCmd{}, &versionCmd{},
 	}
 }

@@ -12,23 +12,49 @@ import (
 	"github.com/floe-north/floe/store"
 )
 
-type initCmd struct{}
+type initCmd struct {
+	network string
+	join    string
+}
 
 func (*initCmd) Name() string     { return "init" }
 func (*initCmd) Synopsis() string { return "create a new, encrypted node" }
 func (*initCmd) Usage() string {
-	return `Usage: floe init [--dir DIR] [--passphrase-file FILE] [--json]
+	return `Usage: floe init [--network NAME | --join FILE] [--dir DIR] [--passphrase-file FILE] [--json]
 
 Creates a node in DIR: an encrypted store and a new device key. The
 passphrase (at least 8 characters) unlocks it; there is no way to recover
 it, so keep it somewhere safe. init never overwrites: it refuses a directory
 that already holds a node or anything else.
+
+With --network NAME (or neither flag) the node starts a new network of its
+own. With --join FILE it joins the network of an invite made by
+'floe member invite', and the inviting node becomes its first peer.
 `
 }
-func (*initCmd) Flags(*flag.FlagSet) {}
-func (*initCmd) Run(ctx context.Context, env *Env, args []string) error {
+func (c *initCmd) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.network, "network", "", "the name of the new network")
+	fs.StringVar(&c.join, "join", "", "an invite file from 'floe member invite'")
+}
+func (c *initCmd) Run(ctx context.Context, env *Env, args []string) error {
 	if err := wantArgs(args, 0, "no arguments", "init"); err != nil {
 		return err
+	}
+	if c.network != "" && c.join != "" {
+		return usagef("floe init --help", "give --network or --join, not both")
+	}
+	opts := nodeOptions()
+	opts.NetworkName = c.network
+	if c.join != "" {
+		b, err := readSmallFile(c.join, node.MaxInviteLen)
+		if err != nil {
+			return err
+		}
+		inv, err := node.DecodeInvite(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.join, err)
+		}
+		opts.Join = &inv
 	}
 	dir, err := env.Dir()
 	if err != nil {
@@ -41,15 +67,19 @@ func (*initCmd) Run(ctx context.Context, env *Env, args []string) error {
 	if len([]rune(string(pass))) < MinPassphrase {
 		return fmt.Errorf("the passphrase must be at least %d characters; nothing was created", MinPassphrase)
 	}
-	n, err := node.Init(ctx, dir, pass, nodeOptions())
+	n, err := node.Init(ctx, dir, pass, opts)
 	if err != nil {
 		return err
 	}
 	defer n.Close()
+	net := n.Network()
 	if env.JSON {
-		return printJSON(env.Out, map[string]string{"node_id": n.ID().String(), "dir": dir})
+		return printJSON(env.Out, map[string]string{"node_id": n.ID().String(), "dir": dir, "network": net.Name, "network_id": net.ID.String()})
 	}
-	env.Printf("created a node in %s\nnode ID %s\n", dir, n.ID())
+	env.Printf("created a node in %s\nnode ID %s\nnetwork %q (%s)\n", dir, n.ID(), net.Name, net.ID)
+	if opts.Join != nil {
+		env.Printf("joined: on the inviting node, run 'floe peer add %s' so it accepts this one\n", n.ID())
+	}
 	return nil
 }
 

@@ -44,7 +44,8 @@ type Node struct {
 	mu    sync.Mutex // serializes writes and guards clock
 	clock sp.Clock
 	net   Network
-	pmu   sync.Mutex // serializes changes to the peer list and acks
+	pmu   sync.Mutex   // serializes changes to the peer list and acks
+	base  *slog.Logger // the logger as given, for other subsystems
 }
 
 const metaDeviceKey = "device-key"
@@ -134,7 +135,7 @@ func Open(ctx context.Context, dir string, passphrase []byte, opts Options) (*No
 }
 
 func newNode(st *store.Store, key ed25519.PrivateKey, opts Options) *Node {
-	n := &Node{st: st, key: key, log: opts.Logger.With("subsystem", "node"), now: opts.Now}
+	n := &Node{st: st, key: key, log: opts.Logger.With("subsystem", "node"), base: opts.Logger, now: opts.Now}
 	copy(n.id[:], key.Public().(ed25519.PublicKey))
 	n.clock.MaxDrift = opts.MaxDrift
 	return n

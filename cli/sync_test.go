@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func statusJSON(t *testing.T, c *cliEnv) map[string]any {
+	var st map[string]any
+	if err := json.Unmarshal([]byte(c.ok("status", "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// The README's two-node walk-through: init a network, invite a laptop,
+// run the hub, sync the laptop with it.
+func TestTwoNodesSyncOverTheNetwork(t *testing.T) {
+	hub, lap := newCLI(t), newCLI(t)
+	hub.ok("init", "--network", "kivalliq")
+	hub.ok("dir", "add", "name=Hotline", "kind=hotline", "community=Arviat", "phone=18005551234")
+	port := freePort(t)
+	addr := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)
+	inv := filepath.Join(t.TempDir(), "invite.txt")
+	hub.ok("member", "invite", "--out", inv, "--name", "hub", "--addr", addr)
+	hub.fails(ExitError, "already exists", "member", "invite", "--out", inv)
+	out := lap.ok("init", "--join", inv)
+	if !strings.Contains(out, "kivalliq") {
+		t.Errorf("init --join should name the network: %s", out)
+	}
+	lapID := statusJSON(t, lap)["node_id"].(string)
+	hub.ok("peer", "add", "--name", "laptop", lapID)
+	lap.ok("outreach", "add", "date=2026-11-20", "community=Arviat", "contact=phone", "subject=P-17")
+
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var hubOut, hubErr bytes.Buffer
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		io := IO{In: strings.NewReader(""), Out: &hubOut, Err: &hubErr, Getenv: func(k string) string { return hub.env[k] }, IsTerminal: func() bool { return false }}
+		Main(ctx, []string{"node", "run", "--listen", addr}, io)
+	}()
+	// The hub needs a moment to listen; sync retries until it does.
+	var r run
+	for i := 0; i < 50; i++ {
+		if r = lap.run("sync", "hub"); r.code == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop()
+	wg.Wait()
+	if r.code != 0 {
+		t.Fatalf("sync failed: %s\nhub log: %s", r.err, hubErr.String())
+	}
+	if !strings.Contains(r.out, "synced with hub") || !strings.Contains(r.err, "sync: out") {
+		t.Errorf("sync output: %q / progress %q", r.out, r.err)
+	}
+	if a, b := statusJSON(t, hub)["state_hash"], statusJSON(t, lap)["state_hash"]; a != b {
+		t.Fatalf("state hashes differ after sync: %v vs %v", a, b)
+	}
+	peers := statusJSON(t, lap)["peers"].([]any)
+	p := peers[0].(map[string]any)
+	if p["name"] != "hub" || p["last_sync"] == nil || p["bytes_in"].(float64) == 0 || p["entries_pending"].(float64) != 0 {
+		t.Errorf("status peers after sync: %v", p)
+	}
+	// Logs never hold record content.
+	for _, secret := range []string{"P-17", "Hotline", "18005551234"} {
+		if strings.Contains(hubErr.String(), secret) {
+			t.Errorf("the hub's log holds record content %q", secret)
+		}
+	}
+	if !strings.Contains(hubOut.String(), "/p2p/") {
+		t.Errorf("node run should print its addresses: %q", hubOut.String())
+	}
+	list := lap.ok("peer", "list")
+	if !strings.Contains(list, "hub") {
+		t.Errorf("peer list: %s", list)
+	}
+	lap.ok("peer", "rm", "hub")
+	lap.fails(ExitError, "no such peer", "sync", "hub")
+}
+
+func TestPeerAndInviteBadInput(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	c.fails(ExitUsage, "no /p2p/", "peer", "add", "/ip4/1.2.3.4/tcp/1")
+	c.fails(ExitUsage, "not a peer address", "peer", "add", "/ip4/nonsense")
+	c.fails(ExitUsage, "not a device ID", "peer", "add", "xyz")
+	c.fails(ExitUsage, "subcommand", "peer", "frobnicate")
+	bad := filepath.Join(t.TempDir(), "bad.txt")
+	writeFile(t, bad, "hello, this is a shopping list\n")
+	d := newCLI(t)
+	d.fails(ExitError, "not a Floe invite", "init", "--join", bad)
+}
+
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
