@@ -165,7 +165,7 @@ func (n *Node) Run(ctx context.Context, opts DaemonOptions) error {
 				wake = due
 			}
 		}
-		t := time.NewTimer(max(time.Until(wake), time.Second))
+		t := time.NewTimer(max(time.Until(wake), 50*time.Millisecond))
 		select {
 		case <-ctx.Done():
 			t.Stop()
