@@ -2,6 +2,8 @@ package node_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,5 +113,19 @@ func TestDaemonBacksOffFromAnUnreachablePeer(t *testing.T) {
 	p, _ := b.FindPeer("hub")
 	if p.Failures == 0 || p.LastError == "" {
 		t.Errorf("failures not recorded: %+v", p)
+	}
+}
+
+func TestFindPeerByNameOrDevice(t *testing.T) {
+	_, a, _, b := pairNodes(t)
+	full := b.ID().String()
+	for _, q := range []string{"laptop", full, full[:12], strings.TrimPrefix(full, "dev:")[:8], strings.ToUpper(full[4:14])} {
+		p, err := a.FindPeer(q)
+		if err != nil || p.Device != b.ID() {
+			t.Errorf("FindPeer(%q) = %v, %v", q, p.Device, err)
+		}
+	}
+	if _, err := a.FindPeer("dev:ab"); !errors.Is(err, node.ErrNoPeer) {
+		t.Errorf("a two-letter prefix should find nothing: %v", err)
 	}
 }

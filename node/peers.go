@@ -174,7 +174,7 @@ func (n *Node) FindPeer(s string) (Peer, error) {
 			return p, nil
 		}
 	}
-	pre := strings.ToUpper(strings.TrimPrefix(s, "dev:"))
+	pre := strings.ToLower(strings.TrimPrefix(strings.ToLower(s), "dev:"))
 	var found []Peer
 	if len(pre) >= 6 {
 		for _, p := range ps {
