@@ -116,9 +116,6 @@ func (s *nodeSource) recordUrgent(id sp.RecordID) bool {
 func (n *Node) SyncStream(ctx context.Context, rw io.ReadWriter, initiator bool, peer sp.DeviceID, opts SyncOptions) (SyncResult, error) {
 	start := time.Now()
 	res := SyncResult{Peer: peer}
-	if opts.StallTimeout <= 0 {
-		opts.StallTimeout = DefaultStallTimeout
-	}
 	log := n.log.With("peer", peer.Short())
 	sum, err := n.st.Summary(ctx)
 	if err != nil {
@@ -143,7 +140,58 @@ func (n *Node) SyncStream(ctx context.Context, rw io.ReadWriter, initiator bool,
 	if initiator {
 		s.Start()
 	}
+	var received []sp.SyncKey
+	apply := func(es []sp.Entry) error {
+		held, bad, err := n.mergeFromPeer(ctx, es)
+		res.HeldBack += held
+		if err != nil {
+			return err
+		}
+		if bad > 0 {
+			log.Warn("peer sent entries that fail verification; cutting the session", "refused", bad)
+			return fmt.Errorf("%w: the peer sent %d entries that fail verification (forged or damaged); they were refused and the session was cut", sp.ErrProtocol, bad)
+		}
+		for i := range es {
+			received = append(received, sp.MakeSyncKey(es[i].Time, es[i].Hash()))
+		}
+		return nil
+	}
+	dopts := DriveOptions{StallTimeout: opts.StallTimeout}
+	if opts.Progress != nil {
+		dopts.Progress = func(st sp.Stats) { opts.Progress(progressOf(peer, st, time.Since(start))) }
+	}
+	sessionErr := Drive(ctx, rw, s, apply, dopts)
+	res.Stats = s.Stats()
+	res.Duration = time.Since(start)
+	n.recordSession(ctx, peer, &res, sessionErr, sum.Digest, snapshot, received)
+	if sessionErr != nil {
+		log.Info("sync session failed", "err", sessionErr, "in_bytes", res.Stats.In.Total(), "out_bytes", res.Stats.Out.Total(), "applied", res.Stats.Applied)
+		return res, sessionErr
+	}
+	log.Info("sync session done", "in_bytes", res.Stats.In.Total(), "out_bytes", res.Stats.Out.Total(),
+		"sent", res.Stats.Sent, "received", res.Stats.Received, "rounds", res.Stats.RoundsIn+res.Stats.RoundsOut, "took", res.Duration.Round(time.Millisecond))
+	return res, nil
+}
 
+// DriveOptions tune Drive.
+type DriveOptions struct {
+	// StallTimeout cuts a session in which nothing moved either way for
+	// this long; zero means DefaultStallTimeout.
+	StallTimeout time.Duration
+	// Progress, if set, is called about twice a second and at the end.
+	Progress func(sp.Stats)
+}
+
+// Drive runs a session over rw until it is done, as the session's package
+// doc asks: frames are read and written concurrently (so two peers sending
+// at once never both block), and apply verifies and applies each batch of
+// entries before the session hears that it was applied. An apply error
+// ends the session. Drive returns the error that ended the session, or
+// nil once it is complete; the caller closes rw.
+func Drive(ctx context.Context, rw io.ReadWriter, s *sp.Session, apply func([]sp.Entry) error, opts DriveOptions) error {
+	if opts.StallTimeout <= 0 {
+		opts.StallTimeout = DefaultStallTimeout
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var moved atomic.Int64 // last time a frame went either way, unix nanos
@@ -194,19 +242,14 @@ func (n *Node) SyncStream(ctx context.Context, rw io.ReadWriter, initiator bool,
 		}
 	}()
 
-	var received []sp.SyncKey
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	progress := func() {
 		if opts.Progress != nil {
-			opts.Progress(progressOf(peer, s.Stats(), time.Since(start)))
+			opts.Progress(s.Stats())
 		}
 	}
-	step := func(p []byte) {
-		if err := s.Step(p); err != nil {
-			log.Debug("session step failed", "err", err)
-		}
-	}
+	step := func(p []byte) { s.Step(p) } // an error ends the session; Err has it
 	var sessionErr error
 loop:
 	for !s.Done() || s.HasReady() {
@@ -229,21 +272,10 @@ loop:
 				}
 			}
 			if len(rd.Apply) > 0 && rerrReady == nil {
-				held, bad, err := n.mergeFromPeer(ctx, rd.Apply)
-				res.HeldBack += held
-				if err != nil {
+				if err := apply(rd.Apply); err != nil {
 					sessionErr = err
 					s.Advance()
 					break loop
-				}
-				if bad > 0 {
-					log.Warn("peer sent entries that fail verification; cutting the session", "refused", bad)
-					s.Advance()
-					sessionErr = fmt.Errorf("%w: the peer sent %d entries that fail verification (forged or damaged); they were refused and the session was cut", sp.ErrProtocol, bad)
-					break loop
-				}
-				for i := range rd.Apply {
-					received = append(received, sp.MakeSyncKey(rd.Apply[i].Time, rd.Apply[i].Hash()))
 				}
 			}
 			s.Advance()
@@ -298,17 +330,8 @@ loop:
 		}
 		s.Advance()
 	}
-	res.Stats = s.Stats()
-	res.Duration = time.Since(start)
 	progress()
-	n.recordSession(ctx, peer, &res, sessionErr, sum.Digest, snapshot, received)
-	if sessionErr != nil {
-		log.Info("sync session failed", "err", sessionErr, "in_bytes", res.Stats.In.Total(), "out_bytes", res.Stats.Out.Total(), "applied", res.Stats.Applied)
-		return res, sessionErr
-	}
-	log.Info("sync session done", "in_bytes", res.Stats.In.Total(), "out_bytes", res.Stats.Out.Total(),
-		"sent", res.Stats.Sent, "received", res.Stats.Received, "rounds", res.Stats.RoundsIn+res.Stats.RoundsOut, "took", res.Duration.Round(time.Millisecond))
-	return res, nil
+	return sessionErr
 }
 
 func progressOf(peer sp.DeviceID, st sp.Stats, el time.Duration) SyncProgress {
