@@ -65,7 +65,7 @@ func usagef(hint, format string, a ...any) error {
 func commands() []command {
 	return []command{
 		&initCmd{}, newDirCmd(), newOutreachCmd(), &statusCmd{}, &conflictsCmd{}, &resolveCmd{},
-		&peerCmd{}, &syncCmd{}, &nodeCmd{}, &memberCmd{},
+		&peerCmd{}, &syncCmd{}, &bundleCmd{}, &nodeCmd{}, &memberCmd{},
 		&verifyCmd{}, &passphraseCmd{}, &demoCmd{}, &benchCmd{}, &versionCmd{},
 	}
 }

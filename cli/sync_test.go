@@ -119,3 +119,53 @@ func writeFile(t *testing.T, path, s string) {
 		t.Fatal(err)
 	}
 }
+
+// Two laptops that never meet on a network level up through bundle files,
+// and the bundle going back makes the next one small.
+func TestBundlesByFile(t *testing.T) {
+	hub, lap := newCLI(t), newCLI(t)
+	hub.ok("init", "--network", "kivalliq")
+	for i := 0; i < 20; i++ {
+		hub.ok("dir", "add", fmt.Sprintf("name=Service %d", i), "kind=health", "community=Arviat")
+	}
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "invite.txt")
+	hub.ok("member", "invite", "--out", inv, "--name", "hub")
+	lap.ok("init", "--join", inv)
+	lapID := statusJSON(t, lap)["node_id"].(string)
+	hub.ok("peer", "add", "--name", "laptop", lapID)
+
+	b1 := filepath.Join(dir, "to-laptop-1.floe")
+	out := hub.ok("bundle", "export", "--for", "laptop", "--out", b1)
+	if !strings.Contains(out, "everything") {
+		t.Errorf("first export: %s", out)
+	}
+	out = lap.ok("bundle", "import", b1)
+	if !strings.Contains(out, "new entries") {
+		t.Errorf("import: %s", out)
+	}
+	if again := lap.ok("bundle", "import", b1); !strings.Contains(again, " 0 new entries") {
+		t.Errorf("a second import should find nothing new: %s", again)
+	}
+	lap.ok("outreach", "add", "date=2026-11-20", "community=Arviat", "contact=in-person", "subject=P-3")
+	back := filepath.Join(dir, "to-hub.floe")
+	lap.ok("bundle", "export", "--for", "hub", "--out", back)
+	hub.ok("bundle", "import", back)
+	if a, b := statusJSON(t, hub)["state_hash"], statusJSON(t, lap)["state_hash"]; a != b {
+		t.Fatal("bundles both ways did not make the nodes equal")
+	}
+	hub.ok("dir", "add", "name=One more", "kind=legal", "community=Arviat")
+	b2 := filepath.Join(dir, "to-laptop-2.floe")
+	hub.ok("bundle", "export", "--for", "laptop", "--out", b2)
+	s1, _ := os.Stat(b1)
+	s2, _ := os.Stat(b2)
+	if s2.Size()*4 > s1.Size() {
+		t.Errorf("the second bundle (%d B) is not much smaller than the first (%d B)", s2.Size(), s1.Size())
+	}
+	hub.fails(ExitError, "already exists", "bundle", "export", "--for", "laptop", "--out", b2)
+	other := newCLI(t)
+	other.ok("init")
+	other.fails(ExitError, "network", "bundle", "import", b2)
+	other.fails(ExitError, "not a Floe bundle", "bundle", "import", inv)
+	other.fails(ExitUsage, "--for", "bundle", "export", "--out", filepath.Join(dir, "x"))
+}

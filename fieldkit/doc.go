@@ -1,5 +1,7 @@
-// Package fieldkit owns work in the field that needs no network: for now,
-// sample data and generators; resource packs and bundles come later.
+// Package fieldkit owns work in the field that needs no network: bundles
+// (sync by file: [NewBundleWriter], [ReadBundle], laid out in
+// docs/bundle-format.md), sample data and generators; resource packs come
+// later.
 //
 // Public data is embedded from sampledata/: the 25 communities of Nunavut
 // ([Communities]) and national crisis and support lines ([Hotlines]).

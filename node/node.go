@@ -267,8 +267,8 @@ func (n *Node) Merge(ctx context.Context, es []sp.Entry) (sp.ApplyResult, error)
 // the entries held back because they are stamped too far ahead (they come
 // again later) and those that fail verification (forged or damaged); only
 // a store failure is an error.
-func (n *Node) mergeFromPeer(ctx context.Context, es []sp.Entry) (held, bad int, err error) {
-	_, errs, err := n.merge(ctx, es)
+func (n *Node) mergeFromPeer(ctx context.Context, es []sp.Entry) (res sp.ApplyResult, held, bad int, err error) {
+	res, errs, err := n.merge(ctx, es)
 	for _, e := range errs {
 		if errors.Is(e, sp.ErrClockAhead) {
 			held++
@@ -279,7 +279,7 @@ func (n *Node) mergeFromPeer(ctx context.Context, es []sp.Entry) (held, bad int,
 	if held > 0 {
 		n.log.Warn("held back entries stamped too far in the future; a later sync brings them once the clocks agree", "entries", held)
 	}
-	return held, bad, err
+	return res, held, bad, err
 }
 
 func (n *Node) merge(ctx context.Context, es []sp.Entry) (sp.ApplyResult, []error, error) {

@@ -142,7 +142,7 @@ func (n *Node) SyncStream(ctx context.Context, rw io.ReadWriter, initiator bool,
 	}
 	var received []sp.SyncKey
 	apply := func(es []sp.Entry) error {
-		held, bad, err := n.mergeFromPeer(ctx, es)
+		_, held, bad, err := n.mergeFromPeer(ctx, es)
 		res.HeldBack += held
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package syncproto
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // SummaryLeaf is how many entries one range of a SetSummary covers.
@@ -34,14 +35,21 @@ func Summarize(keys []SyncKey, dig Digest, created HLC, salt Salt) SetSummary {
 	sum := SetSummary{Salt: salt, Count: dig.Count, Sum: dig.Sum, Created: created}
 	for a := 0; a < len(keys); a += SummaryLeaf {
 		b := min(a+SummaryLeaf, len(keys))
-		ub := InfBound
+		var ub Bound
 		if b < len(keys) {
 			ub = boundBetween(&keys[b-1], &keys[b])
+		} else if t := uint64(keys[b-1].Time()); t < math.MaxUint64 {
+			// Just past the newest entry, so that entries written later
+			// fall in the empty range after it and only they count as
+			// missing.
+			ub = Bound{Time: t + 1}
+		} else {
+			ub = InfBound
 		}
 		sum.Ranges = append(sum.Ranges, SummaryRange{Upper: ub, Count: uint64(b - a), FP: s.fp(a, b)})
 	}
-	if len(sum.Ranges) == 0 {
-		sum.Ranges = []SummaryRange{{Upper: InfBound}}
+	if n := len(sum.Ranges); n == 0 || !sum.Ranges[n-1].Upper.Inf {
+		sum.Ranges = append(sum.Ranges, SummaryRange{Upper: InfBound})
 	}
 	return sum
 }

@@ -47,6 +47,12 @@ func TestSummaryFindsWhatThePeerLacks(t *testing.T) {
 	if m := summarize(b).Missing(ka); len(m) != 0 {
 		t.Fatalf("after catching up, the summary still finds %d missing", len(m))
 	}
+	// Entries written after the summary count as missing, and only they.
+	write(a, "outreach", 3)
+	ka, _ = a.keys()
+	if m := summarize(b).Missing(ka); len(m) != 3 {
+		t.Errorf("three new entries after a summary: %d missing", len(m))
+	}
 	if m := (*sp.SetSummary)(nil).Missing(ka); len(m) != len(ka) {
 		t.Fatal("no summary must mean everything")
 	}

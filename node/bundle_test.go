@@ -1,0 +1,146 @@
+package node_test
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/floe-north/floe/node"
+	"github.com/floe-north/floe/node/linkemu"
+)
+
+func export(t *testing.T, from, to *node.Node) ([]byte, node.BundleExport) {
+	t.Helper()
+	var buf bytes.Buffer
+	ex, err := from.ExportBundle(ctx, &buf, to.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), ex
+}
+
+func importB(t *testing.T, n *node.Node, b []byte) node.BundleImport {
+	t.Helper()
+	im, err := n.ImportBundle(ctx, bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	return im
+}
+
+// Bundles carried both ways make two nodes equal, and the acknowledgement
+// that travels back makes the next bundle small.
+func TestBundlesConvergeAndShrink(t *testing.T) {
+	_, a, _, b := pairNodes(t)
+	addDirectory(t, a, 1, 200)
+	addDirectory(t, b, 2, 30)
+	toB, ex := export(t, a, b)
+	if !ex.Everything {
+		t.Error("a first bundle should say it holds everything")
+	}
+	im := importB(t, b, toB)
+	if im.New != ex.Entries || !im.Report.Signed || im.Report.Problems() != "" {
+		t.Fatalf("import: %+v, problems %q", im, im.Report.Problems())
+	}
+	toA, _ := export(t, b, a) // carries b's acknowledgement
+	im = importB(t, a, toA)
+	if !im.AckKept {
+		t.Fatal("the acknowledgement in b's bundle was not kept")
+	}
+	if stateHash(t, a) != stateHash(t, b) {
+		t.Fatal("two bundles did not make the nodes equal")
+	}
+	addDirectory(t, a, 3, 2)
+	next, ex2 := export(t, a, b)
+	if ex2.Everything || ex2.Entries > 200 {
+		t.Errorf("after an acknowledgement the next bundle holds %d entries (%d bytes); it should hold about the new ones", ex2.Entries, len(next))
+	}
+	if len(next) >= len(toB)/4 {
+		t.Errorf("next bundle is %d bytes, the first was %d; it did not shrink", len(next), len(toB))
+	}
+	importB(t, b, next)
+	if stateHash(t, a) != stateHash(t, b) {
+		t.Fatal("the small bundle did not bring b level")
+	}
+	st, _ := b.Status(ctx)
+	if len(st.Peers) != 1 || st.Peers[0].Bundles == 0 {
+		t.Errorf("status should count bundles: %+v", st.Peers)
+	}
+}
+
+// Importing the same bundle twice, or an older one after a newer one,
+// changes nothing and is not an error.
+func TestBundleImportIsIdempotentAndOrderFree(t *testing.T) {
+	_, a, _, b := pairNodes(t)
+	addDirectory(t, a, 1, 20)
+	first, _ := export(t, a, b)
+	addDirectory(t, a, 2, 20)
+	second, _ := export(t, a, b)
+	importB(t, b, second)
+	h := stateHash(t, b)
+	if im := importB(t, b, second); im.New != 0 || stateHash(t, b) != h {
+		t.Errorf("a second import changed things: %+v", im)
+	}
+	if im := importB(t, b, first); im.New != 0 || stateHash(t, b) != h {
+		t.Errorf("an older bundle after a newer changed things: %+v", im)
+	}
+	if stateHash(t, a) != stateHash(t, b) {
+		t.Fatal("not level")
+	}
+}
+
+// A truncated or damaged bundle applies what is intact, says what was
+// lost, and leaves a consistent store; a whole copy later completes it.
+func TestDamagedBundleAppliesWhatIsIntact(t *testing.T) {
+	_, a, _, b := pairNodes(t)
+	addDirectory(t, a, 1, 400)
+	whole, ex := export(t, a, b)
+	var cut bytes.Buffer
+	w := linkemu.CutWriter(&cut, int64(len(whole)/2))
+	w.Write(whole)
+	im := importB(t, b, cut.Bytes())
+	if im.New == 0 || im.New >= ex.Entries || !im.Report.Truncated || im.AckKept {
+		t.Fatalf("cut bundle: %+v", im)
+	}
+	if p := im.Report.Problems(); !strings.Contains(p, "cut short") {
+		t.Errorf("problems should say the bundle was cut short: %q", p)
+	}
+	if _, err := b.Store().Verify(ctx); err != nil {
+		t.Fatalf("store not consistent after a cut bundle: %v", err)
+	}
+	damaged := linkemu.Damage(whole, 7, 3)
+	im = importB(t, b, damaged)
+	if im.Report.Damaged == 0 || im.AckKept {
+		t.Errorf("damaged bundle: %+v", im.Report)
+	}
+	importB(t, b, whole)
+	if stateHash(t, a) != stateHash(t, b) {
+		t.Fatal("the whole bundle did not complete what the damaged ones began")
+	}
+}
+
+func TestBundleForAnotherNodeIsRefused(t *testing.T) {
+	_, a, _, b := pairNodes(t)
+	addDirectory(t, a, 1, 5)
+	forB, _ := export(t, a, b)
+	other := newHarness(t).init() // another network
+	if _, err := other.ImportBundle(ctx, bytes.NewReader(forB)); !errors.Is(err, node.ErrWrongBundle) || !strings.Contains(err.Error(), "network") {
+		t.Errorf("another network: %v", err)
+	}
+	hc := newHarness(t)
+	inv := a.Invite(nil, "hub")
+	hc.opts.Join = &inv
+	c := hc.init() // same network, another device
+	if _, err := c.ImportBundle(ctx, bytes.NewReader(forB)); !errors.Is(err, node.ErrWrongBundle) || !strings.Contains(err.Error(), "made for device") {
+		t.Errorf("another device: %v", err)
+	}
+	if _, err := a.ImportBundle(ctx, bytes.NewReader(forB)); !errors.Is(err, node.ErrWrongBundle) {
+		t.Errorf("own bundle: %v", err)
+	}
+	for _, n := range []*node.Node{other, c} {
+		if st, _ := n.Status(ctx); st.Entries != 0 {
+			t.Error("a refused bundle applied entries")
+		}
+	}
+}
