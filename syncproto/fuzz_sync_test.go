@@ -427,7 +427,6 @@ func FuzzDecodeRanges(f *testing.F) {
 	})
 }
 
-
 // fzSummaryParts encodes a summary as AckParts cut at the given lengths
 // of its packed ranges, the last part taking the rest.
 func fzSummaryParts(s *SetSummary, cuts ...int) []byte {
