@@ -49,7 +49,8 @@ func TestImportDirection(t *testing.T) {
 		mod + "/fieldkit":            {mod + "/syncproto"},
 		mod + "/node":                {mod + "/syncproto", mod + "/store", mod + "/fieldkit"},
 		mod + "/node/linkemu":        {},
-		mod + "/cli":                 {mod + "/syncproto", mod + "/store", mod + "/node", mod + "/fieldkit"},
+		mod + "/node/sim":            {mod + "/node", mod + "/node/linkemu", mod + "/syncproto"},
+		mod + "/cli":                 {mod + "/syncproto", mod + "/store", mod + "/node", mod + "/fieldkit", mod + "/node/sim", mod + "/node/linkemu"},
 		mod + "/cli/floe":            {mod + "/cli"},
 	}
 	// The pure core reaches no disk, network, database or clock.
