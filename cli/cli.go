@@ -65,7 +65,7 @@ func usagef(hint, format string, a ...any) error {
 func commands() []command {
 	return []command{
 		&initCmd{}, newDirCmd(), newOutreachCmd(), &statusCmd{}, &conflictsCmd{}, &resolveCmd{},
-		&peerCmd{}, &syncCmd{}, &bundleCmd{}, &nodeCmd{}, &memberCmd{},
+		&peerCmd{}, &syncCmd{}, &bundleCmd{}, &nodeCmd{}, &memberCmd{}, &simCmd{},
 		&verifyCmd{}, &passphraseCmd{}, &demoCmd{}, &benchCmd{}, &versionCmd{},
 	}
 }

@@ -325,6 +325,7 @@ loop:
 		if rd, _ := s.Ready(); len(rd.Frames) > 0 {
 			select {
 			case writes <- rd.Frames:
+			case <-wdone: // the writer has stopped: the link is gone
 			case <-time.After(time.Second):
 			}
 		}

@@ -7,9 +7,9 @@
 // same state, equal to the merge of every write any node acknowledged: no
 // acknowledged write may be missing.
 //
-// The same seed gives the same choices. Timing on real links and disks is
-// not part of the seed, so two runs may differ in how many bytes a cut link
-// carried, but never in the outcome.
+// The same seed gives the same choices. Record IDs, timestamps and
+// signatures are real, so the final state hash differs from run to run;
+// what must not differ is the outcome: convergence, with nothing lost.
 package sim
 
 import (

@@ -11,9 +11,9 @@ import (
 )
 
 var (
-	simSteps = flag.Int("sim.steps", 160, "steps per simulation")
+	simSteps = flag.Int("sim.steps", 300, "steps per simulation")
 	simNodes = flag.Int("sim.nodes", 4, "nodes per simulation")
-	simSeeds = flag.Int("sim.seeds", 2, "how many seeds to run")
+	simSeeds = flag.Int("sim.seeds", 3, "how many seeds to run")
 )
 
 // The simulation at a small size: every run must end with all nodes on one
