@@ -132,16 +132,50 @@ func (c *demoCmd) Run(ctx context.Context, env *Env, args []string) (err error) 
 	printRecord(inner.Out, rec)
 	p("\n")
 
-	p("5. Two laptops edit the same service while apart, and the conflict is resolved\n")
-	coord, err := node.Init(ctx, filepath.Join(dir, "coordinator"), []byte(demoPassphrase), nodeOptions())
+	p("5. A coordinator's laptop joins, and gets everything on a USB stick\n")
+	inv := laptop.Invite(nil, "community laptop")
+	copts := nodeOptions()
+	copts.Join = &inv
+	coord, err := node.Init(ctx, filepath.Join(dir, "coordinator"), []byte(demoPassphrase), copts)
 	if err != nil {
 		return err
 	}
 	defer coord.Close()
-	if err := exchange(ctx, laptop, coord); err != nil {
+	if err := laptop.AddPeer(node.Peer{Device: coord.ID(), Name: "coordinator"}); err != nil {
 		return err
 	}
-	p("   The coordinator's laptop (node %s) got a copy of everything.\n", coord.ID().Short())
+	bundle := filepath.Join(dir, "to-coordinator.floe")
+	p("   $ floe member invite --out invite.txt        (on the community laptop)\n")
+	p("   $ floe init --join invite.txt                (on the coordinator's laptop: node %s)\n", coord.ID().Short())
+	p("   $ floe bundle export --for coordinator --out %s\n", filepath.Base(bundle))
+	ex, err := demoBundle(ctx, laptop, coord, bundle)
+	if err != nil {
+		return err
+	}
+	p("   $ floe bundle import %s\n", filepath.Base(bundle))
+	p("   %d entries, %s, verified frame by frame and applied.\n\n", ex.Entries, humanBytes(ex.Bytes))
+
+	// From here the two laptops sync over the network: libp2p on this
+	// machine's loopback, as 'floe node run' and 'floe sync' do.
+	host, err := laptop.StartHost(ctx, []string{"/ip4/127.0.0.1/tcp/0"}, node.SyncOptions{})
+	if err != nil {
+		return err
+	}
+	defer host.Close()
+	if err := coord.AddPeer(node.Peer{Device: laptop.ID(), Name: "community laptop", Addrs: host.Addrs()}); err != nil {
+		return err
+	}
+	chost, err := coord.StartHost(ctx, []string{}, node.SyncOptions{})
+	if err != nil {
+		return err
+	}
+	defer chost.Close()
+	exchange := func(ctx context.Context, _, _ *node.Node) error {
+		_, err := demoSync(ctx, coord, chost)
+		return err
+	}
+
+	p("6. Two laptops edit the same service while apart, and the conflict is resolved\n")
 	hits, err := laptop.Search(ctx, "legal clinic", 1)
 	if err != nil || len(hits) == 0 {
 		return errors.Join(errors.New("the sample legal clinic is missing"), err)
@@ -185,7 +219,36 @@ func (c *demoCmd) Run(ctx context.Context, env *Env, args []string) (err error) 
 	}
 	p("   After the next sync the community laptop shows hours = %q, with no conflict.\n\n", rec.Get("hours"))
 
-	p("6. Both laptops hold the same state\n")
+	p("7. A partition: the laptops are apart for days, then meet over the network\n")
+	p("   The community laptop records two contacts; the coordinator adds a service.\n")
+	for i, subj := range []string{"S-2M8D", "S-9QX4"} {
+		ch := []node.Change{{Field: "date", Value: today}, {Field: "community", Value: "Pangnirtung"},
+			{Field: "contact", Value: "phone"}, {Field: "subject", Value: subj}, {Field: "urgent", Value: fmt.Sprint(i == 0)}}
+		if _, err := laptop.Add(ctx, node.Outreach, ch); err != nil {
+			return err
+		}
+	}
+	if _, err := coord.Add(ctx, node.Directory, []node.Change{{Field: "name", Value: "Fictional Youth Drop-in (sample)"},
+		{Field: "kind", Value: "other"}, {Field: "community", Value: "Pangnirtung"}, {Field: "phone", Value: "867-555-0177"}}); err != nil {
+		return err
+	}
+	for _, n := range []*node.Node{laptop, coord} {
+		st, err := n.Status(ctx)
+		if err != nil {
+			return err
+		}
+		p("   apart:  %s  %d entries  state hash %s\n", st.NodeID[:12], st.Entries, st.StateHash[:16])
+	}
+	p("   $ floe sync \"community laptop\"              (on the coordinator's laptop)\n")
+	res, err := demoSync(ctx, coord, chost)
+	if err != nil {
+		return err
+	}
+	st := res.Stats
+	p("   sent %d entries, received %d; %s out and %s in, %d reconciliation rounds, %s\n\n",
+		st.Sent, st.Received, humanBytes(st.Out.Total()), humanBytes(st.In.Total()), st.RoundsIn+st.RoundsOut, res.Duration.Round(time.Millisecond))
+
+	p("8. Both laptops hold the same state\n")
 	for _, n := range []*node.Node{laptop, coord} {
 		st, err := n.Status(ctx)
 		if err != nil {
@@ -199,19 +262,38 @@ func (c *demoCmd) Run(ctx context.Context, env *Env, args []string) (err error) 
 	return nil
 }
 
-// exchange gives each node the other's entries. Live sync and bundles do
-// this over a link; here both nodes are on one machine.
-func exchange(ctx context.Context, a, b *node.Node) error {
-	for _, pair := range [][2]*node.Node{{a, b}, {b, a}} {
-		var es []sp.Entry
-		if err := pair[0].Entries(ctx, func(e sp.Entry) error { es = append(es, e); return nil }); err != nil {
-			return err
-		}
-		if _, err := pair[1].Merge(ctx, es); err != nil {
-			return err
-		}
+// demoBundle writes a bundle from a for b to path and imports it into b.
+func demoBundle(ctx context.Context, a, b *node.Node, path string) (node.BundleExport, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return node.BundleExport{}, err
 	}
-	return nil
+	ex, err := a.ExportBundle(ctx, f, b.ID())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return ex, err
+	}
+	f, err = os.Open(path)
+	if err != nil {
+		return ex, err
+	}
+	defer f.Close()
+	im, err := b.ImportBundle(ctx, f)
+	if err == nil && im.Report.Problems() != "" {
+		err = errors.New("bug: the demo bundle arrived damaged: " + im.Report.Problems())
+	}
+	return ex, err
+}
+
+// demoSync runs one live session from n to its first peer through h.
+func demoSync(ctx context.Context, n *node.Node, h *node.Host) (node.SyncResult, error) {
+	ps, err := n.Peers()
+	if err != nil || len(ps) == 0 {
+		return node.SyncResult{}, errors.Join(errors.New("bug: the demo node has no peer"), err)
+	}
+	return n.SyncPeer(ctx, h, ps[0], node.SyncOptions{})
 }
 
 // indenter puts a prefix at the start of every line written through it.
