@@ -26,12 +26,18 @@ type benchCmd struct {
 	keep     bool
 	cpuProf  string
 	memProf  string
+
+	sync benchSyncCmd  // floe bench sync
+	fs   *flag.FlagSet // to tell which flags were given
 }
 
-func (*benchCmd) Name() string     { return "bench" }
-func (*benchCmd) Synopsis() string { return "measure import, merge, reads, search, unlock and memory" }
+func (*benchCmd) Name() string { return "bench" }
+func (*benchCmd) Synopsis() string {
+	return "measure import, merge, reads, search, unlock, memory and sync"
+}
 func (*benchCmd) Usage() string {
 	return `Usage: floe bench [--entries N] [--merge N] [--searches N] [--dir DIR] [--keep] [--json]
+       floe bench sync [flags]   (the reconciliation benchmark; below)
 
 Builds a node from generated directory and outreach records (clearly
 fictional) and measures, in this process:
@@ -54,7 +60,7 @@ Flags:
   --dir DIR      work in DIR (must not hold a node yet); kept
   --keep         keep the temporary directory
   --cpuprofile F, --memprofile F   profiles of the import, for go tool pprof
-`
+` + benchSyncUsage
 }
 func (c *benchCmd) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.entries, "entries", 1_000_000, "entries to import")
@@ -63,6 +69,8 @@ func (c *benchCmd) Flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory")
 	fs.StringVar(&c.cpuProf, "cpuprofile", "", "write a CPU profile of the import to this file")
 	fs.StringVar(&c.memProf, "memprofile", "", "write a heap profile at the end of the import to this file")
+	c.sync.Flags(fs)
+	c.fs = fs
 }
 
 // BenchResult is what floe bench measures.
@@ -91,6 +99,15 @@ type BenchResult struct {
 const benchPassphrase = "bench passphrase"
 
 func (c *benchCmd) Run(ctx context.Context, env *Env, args []string) (err error) {
+	if len(args) > 0 && args[0] == "sync" {
+		if err := checkBenchFlags(c.fs, true); err != nil {
+			return err
+		}
+		return c.sync.Run(ctx, env, args[1:])
+	}
+	if err := checkBenchFlags(c.fs, false); err != nil {
+		return err
+	}
 	if err := wantArgs(args, 0, "no arguments", "bench"); err != nil {
 		return err
 	}

@@ -19,8 +19,10 @@ type simCmd struct {
 	keep                bool
 }
 
-func (*simCmd) Name() string     { return "sim" }
-func (*simCmd) Synopsis() string { return "simulate a network of nodes through cuts, crashes and partitions" }
+func (*simCmd) Name() string { return "sim" }
+func (*simCmd) Synopsis() string {
+	return "simulate a network of nodes through cuts, crashes and partitions"
+}
 func (*simCmd) Usage() string {
 	return `Usage: floe sim [--nodes N] [--steps N] [--seed S] [--seeds K] [--keep] [--json]
 
