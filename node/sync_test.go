@@ -302,3 +302,49 @@ func TestSyncHoldsBackEntriesFromTheFuture(t *testing.T) {
 }
 
 var _ = context.Background
+
+// A peer that sends garbage, an oversized frame or another protocol
+// version is cut off with an error that says so, and nothing is applied.
+func TestSyncRefusesMalformedFrames(t *testing.T) {
+	_, a, _, b := pairNodes(t)
+	addDirectory(t, a, 1, 5)
+	big := []byte{0xF1, 0x0E, 0x5C, 1, 0x7f, 0xff, 0xff, 0xff}
+	v2 := sp.AppendFrame(nil, []byte{0x82, 0x01, 0xa0})
+	v2[3] = 2
+	for _, c := range []struct {
+		name, want string
+		send       []byte
+	}{
+		{"garbage", "damaged or foreign frame", []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")},
+		{"oversized", "over the", big},
+		{"version", "upgrade floe", v2},
+		{"bad message", "sync protocol error", sp.AppendFrame(nil, []byte{0xff, 0x00})},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ca, cb := net.Pipe()
+			go func() {
+				cb.Write(c.send)
+				buf := make([]byte, 4096)
+				for {
+					if _, err := cb.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+			_, err := b.SyncStream(ctx, ca, false, a.ID(), node.SyncOptions{StallTimeout: 5 * time.Second})
+			ca.Close()
+			cb.Close()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("want an error saying %q, got %v", c.want, err)
+			}
+			if st, _ := b.Status(ctx); st.Entries != 0 {
+				t.Fatal("entries applied from a malformed session")
+			}
+		})
+	}
+	// The node still syncs with a well-behaved peer afterwards.
+	ca, cb := net.Pipe()
+	if _, _, errA, errB := syncOver(t, a, b, ca, cb, node.SyncOptions{}); errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+}
