@@ -63,7 +63,8 @@ d × average entry size + d × 16 B. It marks each target:
 Links: loopback is a real TCP connection on 127.0.0.1; satellite is the
 emulated field link (600 ms RTT, 512 kbit/s, 1% loss; node/linkemu). A
 satellite cell with d=10000 takes about a minute; the whole default grid
-about a quarter of an hour. Progress goes to standard error.
+about seven minutes, nearly all on the emulated link. Progress goes to
+standard error.
 
 Flags:
   --n LIST       entries both sides hold (default 10000,100000,1000000)
