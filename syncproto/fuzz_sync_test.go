@@ -583,7 +583,7 @@ func fzCheckSent(t *testing.T, p []byte, round *[]byte) {
 		if err := DecodeBody(kind, body, &r); err != nil {
 			t.Fatalf("the session sent a round it cannot decode: %v", err)
 		}
-		if len(r.Wants)%8 != 0 {
+		if len(r.Wants)%IDBytes != 0 {
 			t.Fatalf("the session sent wants of %d bytes", len(r.Wants))
 		}
 		*round = append(*round, r.Ranges...)

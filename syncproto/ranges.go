@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // A Bound splits the sync order: a key k is below the bound when
@@ -14,6 +15,10 @@ type Bound struct {
 	Time   uint64
 	Prefix []byte // at most 32 bytes
 	Inf    bool
+	// Lo, when not zero, says any time from Lo to Time would do (the
+	// bound falls in a gap between two entries); the writer picks the one
+	// that is cheapest to send and sets Time to it.
+	Lo uint64
 }
 
 // InfBound is above every key.
@@ -62,7 +67,7 @@ func boundBetween(prev, next *SyncKey) Bound {
 	pt := binary.BigEndian.Uint64(prev[:8])
 	nt := binary.BigEndian.Uint64(next[:8])
 	if pt != nt {
-		return Bound{Time: nt}
+		return Bound{Time: nt, Lo: pt + 1}
 	}
 	i := 8
 	for i < len(next) && prev[i] == next[i] {
@@ -93,10 +98,31 @@ type wireRange struct {
 	IDs   []uint64 // modeIDs
 }
 
-// rangeWriter packs ranges: per range, the bound (uvarint time delta plus
-// one, 0 for Inf; then a prefix length byte and the prefix), a mode byte
-// and the mode's data (uvarint count and 8-byte fingerprint; uvarint n and
-// n 8-byte IDs; an 8-byte ID). IDs and fingerprints are little-endian.
+// Sizes on the wire. Fingerprints and single IDs are the low FPBytes
+// bytes of the keyed sum or short ID; ID lists and wants carry the low
+// IDBytes bytes of each short ID. Under a fresh random salt per session, a
+// false match between different sets is a 2^-40 chance per compared range
+// (and the next session, with another salt, finds what it missed).
+const (
+	FPBytes = 5
+	IDBytes = 6
+	fpMask  = 1<<(8*FPBytes) - 1
+	idMask  = 1<<(8*IDBytes) - 1
+)
+
+// rangeWriter packs ranges. Each range is
+//
+//	head   uvarint: tz' << 4 | hasPrefix << 3 | mode    (tz' = 0: the bound is Inf)
+//	q      uvarint, only if tz' > 0: the bound's time is the previous
+//	       bound's time + q << (tz'-1); q is odd, or q = 0 with tz' = 1
+//	prefix only if hasPrefix: a length byte (1..32) and that many bytes
+//	data   by mode: FP: uvarint count, FPBytes fingerprint; IDs: uvarint n,
+//	       n IDBytes IDs; Single: FPBytes ID; Skip, AskList: nothing
+//
+// Numbers are little-endian. A bound between two entries with different
+// times may take any time in that gap; the writer takes the one whose
+// distance from the previous bound has the most trailing zero bits, so q
+// is small.
 type rangeWriter struct {
 	buf      []byte
 	prevTime uint64
@@ -104,34 +130,78 @@ type rangeWriter struct {
 	n        int
 }
 
-func (w *rangeWriter) bound(b *Bound) {
+// roundTime returns the time in [lo, hi] whose distance from prev has the
+// most trailing zero bits (prev < lo <= hi).
+func roundTime(prev, lo, hi uint64) uint64 {
+	a, b := lo-prev, hi-prev
+	for tz := 63; tz > 0; tz-- {
+		p := uint64(1) << tz
+		m := a + (p-a%p)%p
+		if m >= a && m <= b {
+			return prev + m
+		}
+	}
+	return lo
+}
+
+func (w *rangeWriter) head(b *Bound, mode byte) {
 	if b.Inf {
-		w.buf = append(w.buf, 0)
+		w.buf = binary.AppendUvarint(w.buf, uint64(mode))
 		return
 	}
-	w.buf = binary.AppendUvarint(w.buf, b.Time-w.prevTime+1)
+	if b.Lo != 0 && len(b.Prefix) == 0 && b.Lo > w.prevTime && b.Lo <= b.Time {
+		b.Time, b.Lo = roundTime(w.prevTime, b.Lo, b.Time), 0
+	}
+	d := b.Time - w.prevTime
+	tz, q := 0, uint64(0)
+	if d != 0 {
+		tz = bits.TrailingZeros64(d)
+		q = d >> tz
+	}
+	flags := uint64(mode)
+	if len(b.Prefix) > 0 {
+		flags |= 8
+	}
+	w.buf = binary.AppendUvarint(w.buf, uint64(tz+1)<<4|flags)
+	w.buf = binary.AppendUvarint(w.buf, q)
+	if len(b.Prefix) > 0 {
+		w.buf = append(w.buf, byte(len(b.Prefix)))
+		w.buf = append(w.buf, b.Prefix...)
+	}
 	w.prevTime = b.Time
-	w.buf = append(w.buf, byte(len(b.Prefix)))
-	w.buf = append(w.buf, b.Prefix...)
+}
+
+func appendLE(b []byte, v uint64, n int) []byte {
+	for i := 0; i < n; i++ {
+		b = append(b, byte(v>>(8*i)))
+	}
+	return b
+}
+
+func readLE(b []byte, n int) uint64 {
+	var v uint64
+	for i := 0; i < n; i++ {
+		v |= uint64(b[i]) << (8 * i)
+	}
+	return v
 }
 
 func (w *rangeWriter) add(r *wireRange) {
 	w.n++
-	w.bound(&r.Upper)
-	w.buf = append(w.buf, r.Mode)
+	w.head(&r.Upper, r.Mode)
 	switch r.Mode {
 	case modeFP:
 		w.buf = binary.AppendUvarint(w.buf, r.Count)
-		w.buf = binary.LittleEndian.AppendUint64(w.buf, r.FP)
+		w.buf = appendLE(w.buf, r.FP, FPBytes)
 	case modeIDs:
 		w.buf = binary.AppendUvarint(w.buf, uint64(len(r.IDs)))
 		for _, id := range r.IDs {
-			w.buf = binary.LittleEndian.AppendUint64(w.buf, id)
+			w.buf = appendLE(w.buf, id, IDBytes)
 		}
-		w.ids += 8 * len(r.IDs)
+		w.ids += IDBytes * len(r.IDs)
 	case modeSingle:
-		w.buf = binary.LittleEndian.AppendUint64(w.buf, r.FP)
-		w.ids += 8
+		w.buf = appendLE(w.buf, r.FP, FPBytes)
+		w.ids += FPBytes
 	}
 }
 
@@ -161,29 +231,52 @@ func uvarintLen(v uint64) int {
 	return n
 }
 
-// decodeBound reads a bound from b and returns the rest.
-func decodeBound(b []byte, prevTime *uint64) (Bound, []byte, error) {
-	d, n := uvarint(b)
+// decodeHead reads a range's bound and mode from b and returns the rest.
+func decodeHead(b []byte, prevTime *uint64) (Bound, byte, []byte, error) {
+	h, n := uvarint(b)
 	if n <= 0 {
-		return Bound{}, nil, rangesErr("bad bound")
+		return Bound{}, 0, nil, rangesErr("bad range head")
 	}
 	b = b[n:]
-	if d == 0 {
-		return InfBound, b, nil
+	mode := byte(h & 7)
+	hasPrefix := h&8 != 0
+	tz1 := h >> 4
+	if tz1 == 0 {
+		if hasPrefix || h > 7 {
+			return Bound{}, 0, nil, rangesErr("bad end bound")
+		}
+		return InfBound, mode, b, nil
 	}
-	t := *prevTime + d - 1
+	if tz1 > 64 {
+		return Bound{}, 0, nil, rangesErr("bad bound shift")
+	}
+	tz := tz1 - 1
+	q, n := uvarint(b)
+	if n <= 0 {
+		return Bound{}, 0, nil, rangesErr("bad bound")
+	}
+	b = b[n:]
+	if (q == 0 && tz != 0) || (q != 0 && q&1 == 0) || (q != 0 && q<<tz>>tz != q) {
+		return Bound{}, 0, nil, rangesErr("bound not in its one encoding")
+	}
+	d := q << tz
+	t := *prevTime + d
 	if t < *prevTime {
-		return Bound{}, nil, rangesErr("bound time overflows")
+		return Bound{}, 0, nil, rangesErr("bound time overflows")
 	}
 	*prevTime = t
-	if len(b) < 1 {
-		return Bound{}, nil, rangesErr("cut short")
+	bd := Bound{Time: t}
+	if hasPrefix {
+		if len(b) < 1 {
+			return Bound{}, 0, nil, rangesErr("cut short")
+		}
+		pl := int(b[0])
+		if pl < 1 || pl > 32 || len(b) < 1+pl {
+			return Bound{}, 0, nil, rangesErr("bad bound prefix")
+		}
+		bd.Prefix, b = b[1:1+pl], b[1+pl:]
 	}
-	pl := int(b[0])
-	if pl > 32 || len(b) < 1+pl {
-		return Bound{}, nil, rangesErr("bad bound prefix")
-	}
-	return Bound{Time: t, Prefix: b[1 : 1+pl]}, b[1+pl:], nil
+	return bd, mode, b, nil
 }
 
 // decodeRanges unpacks and checks a round's ranges: bounds strictly
@@ -201,42 +294,38 @@ func decodeRanges(b []byte) ([]wireRange, error) {
 		}
 		var r wireRange
 		var err error
-		r.Upper, b, err = decodeBound(b, &prevTime)
+		r.Upper, r.Mode, b, err = decodeHead(b, &prevTime)
 		if err != nil {
 			return nil, err
 		}
 		if prev != nil && !prev.less(&r.Upper) {
 			return nil, rangesErr("bounds out of order")
 		}
-		if len(b) < 1 {
-			return nil, rangesErr("cut short")
-		}
-		r.Mode, b = b[0], b[1:]
 		switch r.Mode {
 		case modeSkip, modeAskList:
 		case modeFP:
 			c, n := uvarint(b)
-			if n <= 0 || len(b) < n+8 {
+			if n <= 0 || len(b) < n+FPBytes {
 				return nil, rangesErr("bad fingerprint")
 			}
-			r.Count, r.FP = c, binary.LittleEndian.Uint64(b[n:])
-			b = b[n+8:]
+			r.Count, r.FP = c, readLE(b[n:], FPBytes)
+			b = b[n+FPBytes:]
 		case modeIDs:
 			c, n := uvarint(b)
-			if n <= 0 || c > MaxIDList || uint64(len(b)-n) < 8*c {
+			if n <= 0 || c > MaxIDList || uint64(len(b)-n) < IDBytes*c {
 				return nil, rangesErr("bad ID list")
 			}
 			b = b[n:]
 			r.IDs = make([]uint64, c)
 			for i := range r.IDs {
-				r.IDs[i] = binary.LittleEndian.Uint64(b[8*i:])
+				r.IDs[i] = readLE(b[IDBytes*i:], IDBytes)
 			}
-			b = b[8*c:]
+			b = b[IDBytes*c:]
 		case modeSingle:
-			if len(b) < 8 {
+			if len(b) < FPBytes {
 				return nil, rangesErr("bad single ID")
 			}
-			r.FP, b = binary.LittleEndian.Uint64(b), b[8:]
+			r.FP, b = readLE(b, FPBytes), b[FPBytes:]
 		default:
 			return nil, rangesErr("unknown range mode %d", r.Mode)
 		}
@@ -246,14 +335,14 @@ func decodeRanges(b []byte) ([]wireRange, error) {
 	return out, nil
 }
 
-// decodeIDs unpacks a list of 8-byte short IDs.
+// decodeIDs unpacks a list of IDBytes-byte short IDs.
 func decodeIDs(b []byte) ([]uint64, error) {
-	if len(b)%8 != 0 {
+	if len(b)%IDBytes != 0 {
 		return nil, rangesErr("ID list of %d bytes", len(b))
 	}
-	out := make([]uint64, len(b)/8)
+	out := make([]uint64, len(b)/IDBytes)
 	for i := range out {
-		out[i] = binary.LittleEndian.Uint64(b[8*i:])
+		out[i] = readLE(b[IDBytes*i:], IDBytes)
 	}
 	return out, nil
 }

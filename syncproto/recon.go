@@ -36,7 +36,7 @@ type set struct {
 func newSet(keys []SyncKey, salt *Salt) *set {
 	s := &set{keys: keys, ids: make([]uint64, len(keys))}
 	for i := range keys {
-		s.ids[i] = shortID(salt, &keys[i])
+		s.ids[i] = shortID(salt, &keys[i]) & idMask
 	}
 	return s
 }
@@ -58,13 +58,14 @@ func (s *set) lower(b *Bound, from int) int {
 	return lo
 }
 
-// fp is the fingerprint of keys[a:b]: the sum of their short IDs mod 2^64.
+// fp is the fingerprint of keys[a:b]: the sum of their short IDs, mod
+// 2^(8*FPBytes).
 func (s *set) fp(a, b int) uint64 {
 	var f uint64
 	for _, id := range s.ids[a:b] {
 		f += id
 	}
-	return f
+	return f & fpMask
 }
 
 // find returns the indices whose short ID is id.
@@ -147,11 +148,11 @@ func (e *emitter) emit(r wireRange) {
 	e.nonSkip++
 }
 
-// split sends keys[a:b], which end at hi, as up to branch sub-ranges.
-func (r *reconciler) split(e *emitter, a, b int, hi Bound) {
+// split sends keys[a:b], which end at hi, as up to k sub-ranges.
+func (r *reconciler) split(e *emitter, a, b int, hi Bound, k int) {
 	s := r.set
 	n := b - a
-	k := min(r.branch, n)
+	k = min(k, n)
 	for j := 0; j < k; j++ {
 		lo, up := a+n*j/k, a+n*(j+1)/k
 		ub := hi
@@ -177,7 +178,7 @@ func (r *reconciler) first(peerCount uint64) emitter {
 	case n <= r.leaf:
 		e.emit(wireRange{Upper: InfBound, Mode: modeIDs, IDs: slices.Clone(r.set.ids)})
 	default:
-		r.split(&e, 0, n, InfBound)
+		r.split(&e, 0, n, InfBound, r.branch)
 	}
 	return e
 }
@@ -202,16 +203,16 @@ func (r *reconciler) respond(in []wireRange) emitter {
 			switch {
 			case uint64(m) == c && g == f:
 				e.skip(&rg.Upper)
-			case uint64(m) == c+1 && r.markID(a, b, g-f):
+			case uint64(m) == c+1 && r.markID(a, b, (g-f)&fpMask):
 				e.skip(&rg.Upper)
 			case c == uint64(m)+1:
-				e.emit(wireRange{Upper: rg.Upper, Mode: modeSingle, FP: f - g})
+				e.emit(wireRange{Upper: rg.Upper, Mode: modeSingle, FP: (f - g) & fpMask})
 			case m <= r.leaf:
 				e.emit(wireRange{Upper: rg.Upper, Mode: modeIDs, IDs: slices.Clone(s.ids[a:b])})
 			case c <= uint64(r.leaf):
 				e.emit(wireRange{Upper: rg.Upper, Mode: modeAskList})
 			default:
-				r.split(&e, a, b, rg.Upper)
+				r.split(&e, a, b, rg.Upper, r.parts(m, c))
 			}
 		case modeSingle:
 			switch {
@@ -220,13 +221,13 @@ func (r *reconciler) respond(in []wireRange) emitter {
 			case m <= r.leaf:
 				e.emit(wireRange{Upper: rg.Upper, Mode: modeIDs, IDs: slices.Clone(s.ids[a:b])})
 			default:
-				r.split(&e, a, b, rg.Upper)
+				r.split(&e, a, b, rg.Upper, 4)
 			}
 		case modeAskList:
 			if m <= MaxIDList {
 				e.emit(wireRange{Upper: rg.Upper, Mode: modeIDs, IDs: slices.Clone(s.ids[a:b])})
 			} else {
-				r.split(&e, a, b, rg.Upper)
+				r.split(&e, a, b, rg.Upper, r.branch)
 			}
 		case modeIDs:
 			r.compare(a, b, rg.IDs)
@@ -236,10 +237,28 @@ func (r *reconciler) respond(in []wireRange) emitter {
 	return e
 }
 
-// markID marks the entry in keys[a:b] whose short ID is id, if any.
+// parts is how many ways to split a differing range of m entries (ours)
+// against the peer's c. When the counts differ by δ, the range most likely
+// holds about δ differences (one side has them): splitting 2δ ways leaves
+// most parts with none or one, and a part with exactly one is settled
+// from its fingerprint without another split. With equal counts nothing
+// says how many differences there are, so the split is the full branch.
+func (r *reconciler) parts(m int, c uint64) int {
+	d := uint64(m) - c
+	if uint64(m) < c {
+		d = c - uint64(m)
+	}
+	if d == 0 || d >= uint64(r.branch) {
+		return r.branch
+	}
+	return max(4, min(r.branch, int(2*d)))
+}
+
+// markID marks the entry in keys[a:b] whose short ID has id as its low
+// FPBytes bytes, if any.
 func (r *reconciler) markID(a, b int, id uint64) bool {
 	for i := a; i < b; i++ {
-		if r.set.ids[i] == id {
+		if r.set.ids[i]&fpMask == id {
 			r.mark(i)
 			return true
 		}

@@ -341,9 +341,9 @@ func (s *Session) sendRound(e *emitter) error {
 	if e.nonSkip == 0 {
 		ranges = nil
 	}
-	wants := make([]byte, 0, 8*len(s.rec.wants))
+	wants := make([]byte, 0, IDBytes*len(s.rec.wants))
 	for _, id := range s.rec.wants {
-		wants = appendUint64LE(wants, id)
+		wants = appendLE(wants, id, IDBytes)
 	}
 	s.rec.wants = s.rec.wants[:0]
 	// Every part must fit a frame with its CBOR envelope.
@@ -358,7 +358,7 @@ func (s *Session) sendRound(e *emitter) error {
 			room -= k
 		}
 		if room > 16 && len(wants) > 0 {
-			k := min((room-16)/8*8, len(wants))
+			k := min((room-16)/IDBytes*IDBytes, len(wants))
 			r.Wants, wants = wants[:k], wants[k:]
 		}
 		r.More = len(ranges) > 0 || len(wants) > 0
@@ -373,10 +373,6 @@ func (s *Session) sendRound(e *emitter) error {
 		return s.prepareSend()
 	}
 	return nil
-}
-
-func appendUint64LE(b []byte, v uint64) []byte {
-	return append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24), byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56))
 }
 
 func (s *Session) stepRound(body []byte) (int64, error) {
@@ -407,9 +403,9 @@ func (s *Session) stepRound(body []byte) (int64, error) {
 	}
 	s.roundRanges, s.roundWants = s.roundRanges[:0], s.roundWants[:0]
 	for i := range ranges {
-		idBytes += int64(8 * len(ranges[i].IDs))
+		idBytes += int64(IDBytes * len(ranges[i].IDs))
 		if ranges[i].Mode == modeSingle {
-			idBytes += 8
+			idBytes += FPBytes
 		}
 	}
 	s.rec.wanted(wants)

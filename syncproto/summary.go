@@ -90,7 +90,7 @@ func (s *SetSummary) Missing(keys []SyncKey) []int {
 // covers is a refinement for single-entry ranges: if the summarised range
 // held one entry, and this is it, it is not missing.
 func (r *SummaryRange) covers(s *set, j int) bool {
-	return r.Count == 1 && s.ids[j] == r.FP
+	return r.Count == 1 && s.ids[j]&fpMask == r.FP
 }
 
 // Parts encodes the summary as AckPart messages that each fit a frame.
