@@ -225,18 +225,7 @@ func (s *Store) DeleteMeta(name string) error {
 	defer release()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
-	if err := txn.Delete(metaKey(name)); err != nil {
-		return s.writeError(err, false)
-	}
-	if err := txn.Commit(); err != nil {
-		return s.writeError(err, false)
-	}
-	if err := s.db.Sync(); err != nil {
-		return s.writeError(err, true)
-	}
-	return nil
+	return s.commitRow(metaKey(name), nil)
 }
 
 // putStoreRow writes one of the store's own meta rows.
@@ -244,13 +233,17 @@ func (s *Store) putStoreRow(name string, v any) error {
 	return s.commitRow(s.sealRow(name, v))
 }
 
-// commitRow writes one sealed meta row in its own transaction and syncs.
-// Meta rows are rare and matter (the device key is one): on disk before
-// the call returns, as with ApplyVerified.
+// commitRow writes one sealed meta row (or deletes it, for a nil val) in
+// its own transaction and syncs. Meta rows are rare and matter (the device
+// key is one): on disk before the call returns, as with ApplyVerified.
 func (s *Store) commitRow(key, val []byte) error {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
-	if err := txn.Set(key, val); err != nil {
+	op := func() error { return txn.Set(key, val) }
+	if val == nil {
+		op = func() error { return txn.Delete(key) }
+	}
+	if err := op(); err != nil {
 		return s.writeError(err, false)
 	}
 	if err := txn.Commit(); err != nil {

@@ -303,18 +303,23 @@ func (s *Store) ScanSyncOrder(ctx context.Context, after *sp.SyncKey, fn func(sp
 		if after != nil {
 			return nil
 		}
-		// A whole scan must have seen exactly the entries of the digest.
-		// Badger ends an iteration quietly at a block that fails its
-		// checksum, so this is where such damage shows.
-		st, err := s.readState(txn)
-		if err != nil {
-			return err
-		}
-		if st.Count != dig.Count || st.Sum != dig.Sum {
-			return s.integrity("the sync-order index", "a full scan saw %d entries, and the store holds %d", dig.Count, st.Count)
-		}
-		return nil
+		return s.checkFullScan(txn, dig)
 	})
+}
+
+// checkFullScan checks that a whole scan of the sync-order index saw
+// exactly the entries of the store's digest. Badger ends an iteration
+// quietly at a block that fails its checksum, so this is where such damage
+// shows.
+func (s *Store) checkFullScan(txn *badger.Txn, dig sp.Digest) error {
+	st, err := s.readState(txn)
+	if err != nil {
+		return err
+	}
+	if st.Count != dig.Count || st.Sum != dig.Sum {
+		return s.integrity("the sync-order index", "a full scan saw %d entries, and the store holds %d", dig.Count, st.Count)
+	}
+	return nil
 }
 
 // Summary implements syncproto.Store.
@@ -395,13 +400,6 @@ func (s *Store) SyncKeys(ctx context.Context, fn func(sp.SyncKey) error) error {
 				return err
 			}
 		}
-		st, err := s.readState(txn)
-		if err != nil {
-			return err
-		}
-		if st.Count != dig.Count || st.Sum != dig.Sum {
-			return s.integrity("the sync-order index", "a full scan saw %d entries, and the store holds %d", dig.Count, st.Count)
-		}
-		return nil
+		return s.checkFullScan(txn, dig)
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -187,6 +188,38 @@ func TestGetMetaPutMeta(t *testing.T) {
 	v, err := s.GetMeta("device.key")
 	if err != nil || string(v) != "secret-device-key" {
 		t.Fatalf("GetMeta after reopen: %q, %v", v, err)
+	}
+	mustVerify(t, s)
+}
+
+// SyncKeys lists exactly the keys ScanSyncOrder does, in order, without the
+// entries; and DeleteMeta removes a row for good.
+func TestSyncKeysAndDeleteMeta(t *testing.T) {
+	s := newStore(t, testOptions())
+	h := storetest.RandomHistory(rand.New(rand.NewPCG(9, 9)), 3, 20, 300)
+	mustApply(t, s, h.Universe...)
+	var want, got []sp.SyncKey
+	if err := s.ScanSyncOrder(ctx, nil, func(k sp.SyncKey, _ sp.Entry) error { want = append(want, k); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SyncKeys(ctx, func(k sp.SyncKey) error { got = append(got, k); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Fatalf("SyncKeys gave %d keys, ScanSyncOrder %d, or another order", len(got), len(want))
+	}
+	if err := s.PutMeta("ack/x", []byte("summary")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMeta("ack/x"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteMeta("ack/never-there"); err != nil {
+		t.Fatalf("deleting a missing row: %v", err)
+	}
+	s = reopen(t, s)
+	if _, err := s.GetMeta("ack/x"); !errors.Is(err, sp.ErrNotFound) {
+		t.Fatalf("a deleted meta row came back: %v", err)
 	}
 	mustVerify(t, s)
 }
