@@ -3,11 +3,14 @@ package node_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/floe-north/floe/fieldkit"
 	"github.com/floe-north/floe/node"
 	"github.com/floe-north/floe/node/linkemu"
+	sp "github.com/floe-north/floe/syncproto"
 )
 
 func export(t *testing.T, from, to *node.Node) ([]byte, node.BundleExport) {
@@ -142,5 +145,48 @@ func TestBundleForAnotherNodeIsRefused(t *testing.T) {
 		if st, _ := n.Status(ctx); st.Entries != 0 {
 			t.Error("a refused bundle applied entries")
 		}
+	}
+}
+
+// What matters most goes first: urgent referrals, then the directory, then
+// the rest (membership, first of all, comes with the trust layer).
+func TestBundleCarriesUrgentReferralsFirst(t *testing.T) {
+	_, a, _, b := pairNodes(t)
+	for i := 0; i < 5; i++ {
+		if _, err := a.Add(ctx, node.Outreach, changes(t, "date=2026-11-20", "community=Arviat", "contact=phone", fmt.Sprintf("subject=P-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addDirectory(t, a, 1, 5)
+	urgent, err := a.Add(ctx, node.Outreach, changes(t, "date=2026-11-21", "community=Arviat", "contact=phone", "subject=U-1", "urgent=true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := export(t, a, b)
+	var order []string
+	_, err = fieldkit.ReadBundle(bytes.NewReader(data), nil, func(es []sp.Entry) error {
+		for _, e := range es {
+			switch {
+			case e.Record == urgent:
+				order = append(order, "urgent")
+			case e.Collection == node.Directory:
+				order = append(order, "directory")
+			default:
+				order = append(order, "other")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rank := map[string]int{"urgent": 0, "directory": 1, "other": 2}
+	for i := 1; i < len(order); i++ {
+		if rank[order[i]] < rank[order[i-1]] {
+			t.Fatalf("entry %d is %s after %s; order %v", i, order[i], order[i-1], order)
+		}
+	}
+	if order[0] != "urgent" {
+		t.Fatalf("the urgent referral did not go first: %v", order)
 	}
 }
