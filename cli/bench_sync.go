@@ -452,6 +452,11 @@ func benchCountApply(n *uint64) func([]sp.Entry) error {
 	return func(es []sp.Entry) error { *n += uint64(len(es)); return nil }
 }
 
+// heldNone adapts an apply function that keeps everything to node.Drive.
+func heldNone(apply func([]sp.Entry) error) func([]sp.Entry) (int, error) {
+	return func(es []sp.Entry) (int, error) { return 0, apply(es) }
+}
+
 // lockstep counts the round trips, whatever the link.
 func (c *syncBenchCell) lockstep() (int, error) {
 	a, b := c.sessions()
@@ -505,8 +510,8 @@ func (c *syncBenchCell) drive(ctx context.Context, link string) (SyncBenchRow, e
 	var errA, errB error
 	start := time.Now()
 	var wg sync.WaitGroup
-	wg.Go(func() { errA = node.Drive(ctx, ca, a, benchCountApply(&na), node.DriveOptions{}) })
-	wg.Go(func() { errB = node.Drive(ctx, cb, b, benchCountApply(&nb), node.DriveOptions{}) })
+	wg.Go(func() { errA = node.Drive(ctx, ca, a, heldNone(benchCountApply(&na)), node.DriveOptions{}) })
+	wg.Go(func() { errB = node.Drive(ctx, cb, b, heldNone(benchCountApply(&nb)), node.DriveOptions{}) })
 	wg.Wait()
 	row.Wall = time.Since(start).Seconds()
 	if err := errors.Join(errA, errB); err != nil {

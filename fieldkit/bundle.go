@@ -133,7 +133,7 @@ func cborHead(n int) int {
 		return 2
 	case n < 1<<16:
 		return 3
-	case n < 1<<32:
+	case uint64(n) < 1<<32:
 		return 5
 	}
 	return 9
@@ -562,6 +562,12 @@ func (rd *bundleReader) header(check func(sp.BundleHeader) error) error {
 	}
 	var h sp.BundleHeader
 	if err := sp.DecodeBody(kind, body, &h); err != nil {
+		if sealing, ok := sp.ProbeBundleHeader(body); ok {
+			if sealing != SealingPlain {
+				return &SealingError{Sealing: sealing}
+			}
+			return fmt.Errorf("%w: its header has fields this floe does not know: it was made by a newer floe; upgrade floe here; nothing was applied", ErrNotBundle)
+		}
 		return fmt.Errorf("%w: its header does not decode (%v); nothing was applied; ask for a new bundle", ErrNotBundle, err)
 	}
 	rd.rep.Header, rd.rep.HeaderOK = h, true

@@ -98,8 +98,8 @@ func backoff(interval, max time.Duration, failures int) time.Duration {
 	}
 	d = min(d, max)
 	// Up to 10% jitter, so laptops that came back together do not all
-	// dial the hub in the same second.
-	return d + time.Duration(rand.Int64N(int64(d/10)+1))
+	// dial the hub in the same second; the cap still holds.
+	return min(d+time.Duration(rand.Int64N(int64(d/10)+1)), max)
 }
 
 // Run is the daemon: it serves sync streams from peers and syncs with each

@@ -141,20 +141,20 @@ func (n *Node) SyncStream(ctx context.Context, rw io.ReadWriter, initiator bool,
 		s.Start()
 	}
 	var received []sp.SyncKey
-	apply := func(es []sp.Entry) error {
+	apply := func(es []sp.Entry) (int, error) {
 		_, held, bad, err := n.mergeFromPeer(ctx, es)
 		res.HeldBack += held
 		if err != nil {
-			return err
+			return held, err
 		}
 		if bad > 0 {
 			log.Warn("peer sent entries that fail verification; cutting the session", "refused", bad)
-			return fmt.Errorf("%w: the peer sent %d entries that fail verification (forged or damaged); they were refused and the session was cut", sp.ErrProtocol, bad)
+			return held, fmt.Errorf("%w: the peer sent %d entries that fail verification (forged or damaged); they were refused and the session was cut", sp.ErrProtocol, bad)
 		}
 		for i := range es {
 			received = append(received, sp.MakeSyncKey(es[i].Time, es[i].Hash()))
 		}
-		return nil
+		return held, nil
 	}
 	dopts := DriveOptions{StallTimeout: opts.StallTimeout}
 	if opts.Progress != nil {
@@ -185,10 +185,12 @@ type DriveOptions struct {
 // Drive runs a session over rw until it is done, as the session's package
 // doc asks: frames are read and written concurrently (so two peers sending
 // at once never both block), and apply verifies and applies each batch of
-// entries before the session hears that it was applied. An apply error
-// ends the session. Drive returns the error that ended the session, or
-// nil once it is complete; the caller closes rw.
-func Drive(ctx context.Context, rw io.ReadWriter, s *sp.Session, apply func([]sp.Entry) error, opts DriveOptions) error {
+// entries before the session hears that it was applied. apply returns how
+// many of the batch it held back for now (the session tells the peer) or
+// an error, which ends the session. Every batch that arrived whole before a
+// cut is applied. Drive returns the error that ended the session, or nil
+// once it is complete; the caller closes rw.
+func Drive(ctx context.Context, rw io.ReadWriter, s *sp.Session, apply func([]sp.Entry) (int, error), opts DriveOptions) error {
 	if opts.StallTimeout <= 0 {
 		opts.StallTimeout = DefaultStallTimeout
 	}
@@ -196,20 +198,26 @@ func Drive(ctx context.Context, rw io.ReadWriter, s *sp.Session, apply func([]sp
 	defer cancel()
 	var moved atomic.Int64 // last time a frame went either way, unix nanos
 	moved.Store(time.Now().UnixNano())
-	in := make(chan []byte, 8)
-	rerr := make(chan error, 1)
+	// Frames and the read error share one channel, so that every frame
+	// read before a cut is stepped before the cut is seen.
+	type readItem struct {
+		p   []byte
+		err error
+	}
+	in := make(chan readItem, 8)
 	go func() {
 		br := bufio.NewReaderSize(rw, 64<<10)
 		for {
 			p, err := sp.ReadFrame(br, nil)
-			if err != nil {
-				rerr <- err
+			if err == nil {
+				moved.Store(time.Now().UnixNano())
+			}
+			select {
+			case in <- readItem{p, err}:
+			case <-ctx.Done():
 				return
 			}
-			moved.Store(time.Now().UnixNano())
-			select {
-			case in <- p:
-			case <-ctx.Done():
+			if err != nil {
 				return
 			}
 		}
@@ -249,57 +257,77 @@ func Drive(ctx context.Context, rw io.ReadWriter, s *sp.Session, apply func([]sp
 			opts.Progress(s.Stats())
 		}
 	}
-	step := func(p []byte) { s.Step(p) } // an error ends the session; Err has it
+	stalled := func() error {
+		if time.Since(time.Unix(0, moved.Load())) > opts.StallTimeout {
+			return fmt.Errorf("%w: nothing moved for %s; what arrived was applied", ErrStalled, opts.StallTimeout)
+		}
+		return nil
+	}
+	// applyReady applies what a Ready handed out and advances.
+	applyReady := func(rd sp.Ready, rdErr error) error {
+		var err error
+		if len(rd.Apply) > 0 && rdErr == nil {
+			var held int
+			held, err = apply(rd.Apply)
+			if err == nil && held > 0 {
+				s.HoldBack(held)
+			}
+		}
+		s.Advance()
+		return err
+	}
+	var readErr error
+	onRead := func(it readItem) {
+		if it.err != nil {
+			readErr = it.err
+			return
+		}
+		s.Step(it.p) // an error ends the session; Err has it
+	}
 	var sessionErr error
 loop:
 	for !s.Done() || s.HasReady() {
+		if readErr != nil {
+			break
+		}
 		if s.HasReady() {
-			rd, rerrReady := s.Ready()
-			for len(rd.Frames) > 0 {
+			rd, rdErr := s.Ready()
+			for len(rd.Frames) > 0 && readErr == nil {
 				select {
 				case writes <- rd.Frames:
 					rd.Frames = nil
-				case p := <-in:
-					step(p)
+				case it := <-in:
+					onRead(it)
 				case err := <-werr:
-					s.Advance()
+					applyReady(rd, rdErr)
 					sessionErr = fmt.Errorf("%w: %v", ErrLinkClosed, err)
 					break loop
 				case <-ctx.Done():
-					s.Advance()
+					applyReady(rd, rdErr)
 					sessionErr = ctx.Err()
 					break loop
+				case <-tick.C:
+					if err := stalled(); err != nil {
+						applyReady(rd, rdErr)
+						sessionErr = err
+						break loop
+					}
+					progress()
 				}
 			}
-			if len(rd.Apply) > 0 && rerrReady == nil {
-				if err := apply(rd.Apply); err != nil {
-					sessionErr = err
-					s.Advance()
-					break loop
-				}
+			if err := applyReady(rd, rdErr); err != nil {
+				sessionErr = err
+				break loop
 			}
-			s.Advance()
-			if rerrReady != nil {
-				sessionErr = rerrReady
+			if rdErr != nil {
+				sessionErr = rdErr
 				break loop
 			}
 			continue
 		}
 		select {
-		case p := <-in:
-			step(p)
-		case err := <-rerr:
-			if s.Done() {
-				break loop
-			}
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				sessionErr = fmt.Errorf("%w after %s in and %s out; what arrived was applied, and the next sync continues from there", ErrLinkClosed, byteSize(s.Stats().In.Total()), byteSize(s.Stats().Out.Total()))
-			} else if errors.Is(err, sp.ErrFrame) || errors.Is(err, sp.ErrVersion) {
-				sessionErr = err
-			} else {
-				sessionErr = fmt.Errorf("%w: %v", ErrLinkClosed, err)
-			}
-			break loop
+		case it := <-in:
+			onRead(it)
 		case err := <-werr:
 			sessionErr = fmt.Errorf("%w: %v", ErrLinkClosed, err)
 			break loop
@@ -307,11 +335,31 @@ loop:
 			sessionErr = ctx.Err()
 			break loop
 		case <-tick.C:
-			if time.Since(time.Unix(0, moved.Load())) > opts.StallTimeout {
-				sessionErr = fmt.Errorf("%w: nothing moved for %s; what arrived was applied", ErrStalled, opts.StallTimeout)
+			if err := stalled(); err != nil {
+				sessionErr = err
 				break loop
 			}
 			progress()
+		}
+	}
+	if readErr != nil && !s.Done() {
+		// Apply whatever arrived whole before the link went.
+		if rd, err := s.Ready(); err == nil && len(rd.Apply) > 0 {
+			if aerr := applyReady(rd, err); aerr != nil && sessionErr == nil {
+				sessionErr = aerr
+			}
+		} else {
+			s.Advance()
+		}
+		if sessionErr == nil {
+			switch {
+			case errors.Is(readErr, io.EOF) || errors.Is(readErr, io.ErrUnexpectedEOF):
+				sessionErr = fmt.Errorf("%w after %s in and %s out; what arrived was applied, and the next sync continues from there", ErrLinkClosed, byteSize(s.Stats().In.Total()), byteSize(s.Stats().Out.Total()))
+			case errors.Is(readErr, sp.ErrFrame) || errors.Is(readErr, sp.ErrVersion):
+				sessionErr = readErr
+			default:
+				sessionErr = fmt.Errorf("%w: %v; what arrived was applied", ErrLinkClosed, readErr)
+			}
 		}
 	}
 	if sessionErr == nil {
@@ -330,6 +378,10 @@ loop:
 			}
 		}
 		s.Advance()
+		// A writer stuck on a peer that stopped reading is released.
+		if d, ok := rw.(interface{ SetDeadline(time.Time) error }); ok {
+			time.AfterFunc(time.Second, func() { d.SetDeadline(time.Now()) })
+		}
 	}
 	progress()
 	return sessionErr
@@ -368,7 +420,9 @@ func (n *Node) recordSession(ctx context.Context, peer sp.DeviceID, res *SyncRes
 	if uerr != nil {
 		n.log.Warn("could not record the session", "err", uerr)
 	}
-	if err != nil {
+	if err != nil || st.PeerHeldBack > 0 {
+		// A peer that held entries back does not hold all it was sent:
+		// its next bundle or session will acknowledge what it keeps.
 		return
 	}
 	// The peer holds everything this node held at the start (it received

@@ -291,6 +291,12 @@ func TestSyncHoldsBackEntriesFromTheFuture(t *testing.T) {
 	if st, _ := a.Status(ctx); st.Entries != 0 {
 		t.Fatalf("a applied %d entries from the future", st.Entries)
 	}
+	// b must not take the session as a's acknowledgement of them: a
+	// bundle for a still carries them.
+	st, _ := b.Status(ctx)
+	if len(st.Peers) != 1 || st.Peers[0].EntriesPending == 0 {
+		t.Fatalf("b believes a holds the entries a held back: %+v", st.Peers)
+	}
 	ha.clock.t = hb.clock.t
 	ca, cb = net.Pipe()
 	if _, _, errA, errB = syncOver(t, a, b, ca, cb, node.SyncOptions{}); errA != nil || errB != nil {
@@ -346,5 +352,23 @@ func TestSyncRefusesMalformedFrames(t *testing.T) {
 	ca, cb := net.Pipe()
 	if _, _, errA, errB := syncOver(t, a, b, ca, cb, node.SyncOptions{}); errA != nil || errB != nil {
 		t.Fatal(errA, errB)
+	}
+}
+
+// A peer that stops reading while this node sends is cut off as stalled,
+// not waited on for ever.
+func TestSyncCutsAPeerThatStopsReading(t *testing.T) {
+	_, a, _, b := pairNodes(t)
+	addDirectory(t, a, 1, 5)
+	ca, cb := net.Pipe() // nobody ever reads cb
+	defer cb.Close()
+	start := time.Now()
+	_, err := a.SyncStream(ctx, ca, true, b.ID(), node.SyncOptions{StallTimeout: time.Second})
+	ca.Close()
+	if !errors.Is(err, node.ErrStalled) {
+		t.Fatalf("want ErrStalled, got %v", err)
+	}
+	if el := time.Since(start); el > 8*time.Second {
+		t.Errorf("took %s to notice", el)
 	}
 }

@@ -17,6 +17,7 @@ var (
 	decMode cbor.DecMode
 	// entryDecMode decodes whole entries, whose map is one level more.
 	entryDecMode cbor.DecMode
+	probeDecMode cbor.DecMode
 )
 
 func init() {
@@ -44,6 +45,12 @@ func init() {
 	}
 	decOpts.MaxNestedLevels = MaxNesting + 1
 	if entryDecMode, err = decOpts.DecMode(); err != nil {
+		panic("bug: cbor dec mode: " + err.Error())
+	}
+	// probeDecMode reads what it knows of a message from a newer version
+	// and ignores the rest; it is only used to say "upgrade".
+	decOpts.ExtraReturnErrors = cbor.ExtraDecErrorNone
+	if probeDecMode, err = decOpts.DecMode(); err != nil {
 		panic("bug: cbor dec mode: " + err.Error())
 	}
 }

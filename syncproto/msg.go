@@ -82,9 +82,12 @@ type End struct {
 	Sent uint64 `cbor:"1,keyasint"`
 }
 
-// Fin says the sender has applied every entry it received.
+// Fin says the sender has applied every entry it received. HeldBack of
+// them were not kept for now (stamped too far ahead); they come again in a
+// later session.
 type Fin struct {
-	Applied uint64 `cbor:"1,keyasint"`
+	Applied  uint64 `cbor:"1,keyasint"`
+	HeldBack uint64 `cbor:"2,keyasint,omitempty"`
 }
 
 // Abort ends a session with a reason meant for a person.
@@ -153,4 +156,19 @@ func DecodeBody(kind MsgKind, body []byte, v any) error {
 		return fmt.Errorf("%s message: %w", kind, err)
 	}
 	return nil
+}
+
+// ProbeBundleHeader reads the Sealing field of a bundle header body that
+// strict decoding refused, ignoring keys it does not know. A header from a
+// newer floe (with new keys, or a sealing scheme) then gets a message that
+// says to upgrade, not one that says the file is damaged.
+func ProbeBundleHeader(body []byte) (sealing uint64, ok bool) {
+	var h struct {
+		Network NetworkID `cbor:"1,keyasint"`
+		Sealing uint64    `cbor:"5,keyasint"`
+	}
+	if err := probeDecMode.Unmarshal(body, &h); err != nil || h.Network == (NetworkID{}) {
+		return 0, false
+	}
+	return h.Sealing, true
 }

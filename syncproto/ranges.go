@@ -271,7 +271,9 @@ func decodeHead(b []byte, prevTime *uint64) (Bound, byte, []byte, error) {
 			return Bound{}, 0, nil, rangesErr("cut short")
 		}
 		pl := int(b[0])
-		if pl < 1 || pl > 32 || len(b) < 1+pl {
+		if pl < 1 || pl > 32 || len(b) < 1+pl || b[pl] == 0 {
+			// A prefix ending in a zero byte means the same bound as the
+			// prefix without it: one encoding only.
 			return Bound{}, 0, nil, rangesErr("bad bound prefix")
 		}
 		bd.Prefix, b = b[1:1+pl], b[1+pl:]

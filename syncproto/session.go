@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"unicode/utf8"
 )
 
 // Session is one side of one sync session: a pure state machine in the
@@ -44,6 +45,7 @@ type Session struct {
 	received   uint64
 	handedOut  int  // entries in the Apply of the last Ready
 	readyOut   bool // a Ready was given and not yet advanced
+	heldBack   uint64
 	applied    uint64
 	finSent    bool
 	peerFin    bool
@@ -110,7 +112,10 @@ type Stats struct {
 	Received    uint64
 	Applied     uint64
 	PeerPending uint64 // entries the peer announced and we have not received
-	Complete    bool
+	// HeldBack counts entries received and not kept for now (see
+	// HoldBack); PeerHeldBack, those the peer said it held back.
+	HeldBack, PeerHeldBack uint64
+	Complete               bool
 }
 
 // ErrPeerAbort means the peer ended the session; PeerAbortError says why.
@@ -187,10 +192,7 @@ func (s *Session) fail(err error) error {
 	if s.err == nil {
 		s.err = err
 		if !errors.Is(err, ErrPeerAbort) {
-			reason := err.Error()
-			if len(reason) > MaxAbortReason {
-				reason = reason[:MaxAbortReason]
-			}
+			reason := capText(err.Error(), MaxAbortReason)
 			s.out = s.out[:0]
 			s.send(MsgAbort, Abort{Reason: reason}, 0, 0)
 		}
@@ -216,7 +218,7 @@ func (s *Session) Done() bool {
 // Stats returns the session's counters.
 func (s *Session) Stats() Stats {
 	st := s.stats
-	st.Received, st.Applied = s.received, s.applied
+	st.Received, st.Applied, st.HeldBack = s.received, s.applied, s.heldBack
 	if s.peerEnd {
 		st.PeerPending = s.peerSent - s.received
 	}
@@ -253,15 +255,16 @@ func (s *Session) Step(payload []byte) error {
 	case MsgFin:
 		var f Fin
 		if err = DecodeBody(kind, body, &f); err == nil {
-			if !s.endSent || f.Applied != uint64(s.stats.Sent) {
+			if !s.endSent || f.Applied != uint64(s.stats.Sent) || f.HeldBack > f.Applied {
 				err = protoErr("peer finished having applied %d of the %d entries sent", f.Applied, s.stats.Sent)
 			}
 			s.peerFin = true
+			s.stats.PeerHeldBack = f.HeldBack
 		}
 	case MsgAbort:
 		var a Abort
 		if err = DecodeBody(kind, body, &a); err == nil {
-			err = &PeerAbortError{Reason: a.Reason}
+			err = &PeerAbortError{Reason: capText(a.Reason, MaxAbortReason)}
 		}
 	default:
 		// Unknown kinds are skipped: newer peers may send more.
@@ -504,7 +507,7 @@ func (s *Session) checkComplete() {
 		return
 	}
 	if s.peerEnd && !s.finSent && s.applied == s.received && len(s.apply) == 0 && !s.readyOut {
-		s.send(MsgFin, Fin{Applied: s.applied}, 0, 0)
+		s.send(MsgFin, Fin{Applied: s.applied, HeldBack: s.heldBack}, 0, 0)
 		s.finSent = true
 	}
 	if s.finSent && s.peerFin {
@@ -586,6 +589,17 @@ func (s *Session) fillBatch() error {
 	return nil
 }
 
+// HoldBack tells the session that n entries of the last Ready were not
+// kept for now (stamped too far ahead, say), though the caller went on.
+// The Fin says so, and the peer then knows this node does not hold
+// everything it was sent. Call it before Advance.
+func (s *Session) HoldBack(n int) {
+	if !s.readyOut || n < 0 || n > s.handedOut {
+		panic("bug: HoldBack outside Ready and Advance, or of more than was handed out")
+	}
+	s.heldBack += uint64(n)
+}
+
 // Advance tells the session that the last Ready's frames were written and
 // its entries applied.
 func (s *Session) Advance() {
@@ -595,4 +609,16 @@ func (s *Session) Advance() {
 	s.applied += uint64(s.handedOut)
 	s.handedOut, s.readyOut = 0, false
 	s.checkComplete()
+}
+
+// capText cuts s to at most n bytes without splitting a character.
+func capText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
