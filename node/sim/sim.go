@@ -21,7 +21,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/floe-north/floe/node"
 	"github.com/floe-north/floe/node/linkemu"
@@ -445,8 +447,52 @@ func (s *sim) restart(crash bool) error {
 	return nil
 }
 
-// copyDir copies a node's directory, leaving out badger's lock file.
+// copyDir copies a node's directory, leaving out badger's lock file, as
+// the disk would hold it at one instant. Badger may compact in the
+// background while the node is open, and a copy taken while a compaction
+// renames tables would hold a mix no power cut can leave (a manifest naming
+// a table the copy lacks), so the copy is retried until no file changed
+// while it was taken.
 func copyDir(from, to string) error {
+	for try := 0; try < 50; try++ {
+		before, err := listing(from)
+		if err != nil {
+			return err
+		}
+		os.RemoveAll(to)
+		if err := copyOnce(from, to); err != nil {
+			return err
+		}
+		after, err := listing(from)
+		if err != nil {
+			return err
+		}
+		if before == after {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return errors.New("the node's files kept changing; no consistent copy")
+}
+
+// listing names every file with its size and modification time.
+func listing(dir string) (string, error) {
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %d %d\n", p, info.Size(), info.ModTime().UnixNano())
+		return nil
+	})
+	return b.String(), err
+}
+
+func copyOnce(from, to string) error {
 	return filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
