@@ -3,12 +3,15 @@ package node_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/floe-north/floe/node"
+	"github.com/floe-north/floe/node/linkemu"
+	sp "github.com/floe-north/floe/syncproto"
 )
 
 // Two nodes sync over libp2p on loopback: one runs the daemon, the other
@@ -127,5 +130,62 @@ func TestFindPeerByNameOrDevice(t *testing.T) {
 	}
 	if _, err := a.FindPeer("dev:ab"); !errors.Is(err, node.ErrNoPeer) {
 		t.Errorf("a two-letter prefix should find nothing: %v", err)
+	}
+}
+
+// The link emulator sits under libp2p too: a session through a shaping
+// proxy that cuts the link mid-transfer keeps what arrived, and the next
+// session, through a clean proxy, finishes the job.
+func TestLibp2pSyncThroughACutLink(t *testing.T) {
+	_, a, _, b := pairNodes(t)
+	addDirectory(t, a, 1, 400)
+	h, err := a.StartHost(ctx, []string{"/ip4/127.0.0.1/tcp/0"}, node.SyncOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	target := ""
+	for _, ad := range h.Addrs() {
+		t2, _, err := node.ParseAddr(ad)
+		if err == nil && strings.HasPrefix(t2, "/ip4/127.0.0.1/tcp/") {
+			target = "127.0.0.1:" + strings.TrimPrefix(t2, "/ip4/127.0.0.1/tcp/")
+		}
+	}
+	if target == "" {
+		t.Fatalf("no loopback address in %v", h.Addrs())
+	}
+	through := func(p linkemu.Profile) (node.SyncResult, error) {
+		px, err := linkemu.Proxy(ctx, "127.0.0.1:0", target, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer px.Close()
+		host, port, _ := net.SplitHostPort(px.Addr())
+		peer := node.Peer{Device: a.ID(), Addrs: []string{"/ip4/" + host + "/tcp/" + port}}
+		bh, err := b.StartHost(ctx, []string{}, node.SyncOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bh.Close()
+		return b.SyncPeer(ctx, bh, peer, node.SyncOptions{StallTimeout: 10 * time.Second})
+	}
+	_, err = through(linkemu.Profile{Latency: 5 * time.Millisecond, Bandwidth: 20_000_000, CutAfterBytes: 300_000})
+	if err == nil {
+		t.Fatal("the cut did not show")
+	}
+	got, _ := b.Status(ctx)
+	if got.Entries == 0 {
+		t.Fatalf("nothing kept from before the cut: %v", err)
+	}
+	res, err := through(linkemu.Profile{Latency: 5 * time.Millisecond, Bandwidth: 20_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stateHash(t, a) != stateHash(t, b) {
+		t.Fatal("no convergence through the proxy")
+	}
+	all, _ := a.Status(ctx)
+	if res.Stats.Received == 0 || res.Stats.Received+got.Entries > all.Entries+uint64(sp.MaxFrameLen/150) {
+		t.Errorf("the second session received %d entries after %d had arrived, of %d; want only the rest", res.Stats.Received, got.Entries, all.Entries)
 	}
 }
