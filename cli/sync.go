@@ -146,8 +146,8 @@ func printPeers(env *Env, ps []node.PeerStatus) {
 		state := "ok"
 		if p.LastError != "" {
 			state = fmt.Sprintf("failing (%d): %s", p.Failures, p.LastError)
-			if len(state) > 60 {
-				state = state[:60] + "…"
+			if r := []rune(state); len(r) > 60 {
+				state = string(r[:60]) + "…"
 			}
 		}
 		name := p.Name

@@ -25,6 +25,9 @@ type BundleExport struct {
 // exportBatch is how many entries go to the writer at a time.
 const exportBatch = 256
 
+// gone marks an entry pruned between reading the keys and the entries.
+const gone = sp.Lane(255)
+
 // ExportBundle writes a bundle for peer to w: every entry the peer has not
 // acknowledged (all of them if it never has), membership first, then urgent
 // referrals, the directory and the rest; then this node's own summary, so
@@ -52,6 +55,10 @@ func (n *Node) ExportBundle(ctx context.Context, w io.Writer, peer sp.DeviceID) 
 	lanes := make([]sp.Lane, len(idx))
 	for j, i := range idx {
 		e, err := n.st.Get(ctx, keys[i].Hash())
+		if errors.Is(err, sp.ErrNotFound) {
+			lanes[j] = gone // pruned since the keys were read
+			continue
+		}
 		if err != nil {
 			return out, fmt.Errorf("reading an entry for the bundle: %w", err)
 		}
@@ -70,6 +77,9 @@ func (n *Node) ExportBundle(ctx context.Context, w io.Writer, peer sp.DeviceID) 
 				continue
 			}
 			e, err := n.st.Get(ctx, keys[i].Hash())
+			if errors.Is(err, sp.ErrNotFound) {
+				continue
+			}
 			if err != nil {
 				return out, fmt.Errorf("reading an entry for the bundle: %w", err)
 			}
@@ -150,6 +160,8 @@ func (n *Node) ImportBundle(ctx context.Context, r io.Reader) (BundleImport, err
 			return fmt.Errorf("%w: this node made it (for %s); carry it to that laptop; nothing was applied", ErrWrongBundle, h.To.Short())
 		case h.To != n.id:
 			return fmt.Errorf("%w: it was made for device %s, and this is %s; nothing was applied", ErrWrongBundle, h.To.Short(), n.id.Short())
+		case !n.isPeer(h.From):
+			return fmt.Errorf("%w: it comes from device %s, which is not one of this node's peers; if it should be, add it with 'floe peer add %s' and import again; nothing was applied", ErrWrongBundle, h.From.Short(), h.From)
 		}
 		out.From = h.From
 		return nil
@@ -176,7 +188,7 @@ func (n *Node) ImportBundle(ctx context.Context, r io.Reader) (BundleImport, err
 		}
 		out.AckKept = true
 	}
-	if err := n.updatePeer(out.From, true, func(p *Peer) {
+	if err := n.updatePeer(out.From, false, func(p *Peer) {
 		p.Bundles++
 		p.EntriesIn += uint64(out.New)
 		if rep.Signed {

@@ -190,3 +190,42 @@ func TestBundleCarriesUrgentReferralsFirst(t *testing.T) {
 		t.Fatalf("the urgent referral did not go first: %v", order)
 	}
 }
+
+// A bundle from a device that is not a peer (or no longer one) is refused,
+// and importing it does not put its sender back on the peer list, which is
+// also the list of devices allowed to connect.
+func TestBundleFromARemovedPeerIsRefused(t *testing.T) {
+	_, a, _, b := pairNodes(t)
+	addDirectory(t, b, 1, 5)
+	fromB, _ := export(t, b, a)
+	if err := a.RemovePeer(b.ID()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := a.ImportBundle(ctx, bytes.NewReader(fromB))
+	if !errors.Is(err, node.ErrWrongBundle) || !strings.Contains(err.Error(), "not one of this node's peers") {
+		t.Fatalf("want a refusal naming an unknown sender, got %v", err)
+	}
+	if ps, _ := a.Peers(); len(ps) != 0 {
+		t.Fatalf("the import put the removed peer back: %+v", ps)
+	}
+	if st, _ := a.Status(ctx); st.Entries != 0 {
+		t.Fatal("entries applied from an unknown sender")
+	}
+}
+
+func TestPeerNamesStayUnique(t *testing.T) {
+	_, a, _, b := pairNodes(t)
+	c := newHarness(t).init()
+	if err := a.AddPeer(node.Peer{Device: c.ID(), Name: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AddPeer(node.Peer{Device: c.ID(), Name: "laptop"}); err == nil {
+		t.Fatal("renaming a peer to another peer's name was allowed")
+	}
+	if p, err := a.FindPeer("laptop"); err != nil || p.Device != b.ID() {
+		t.Fatalf("laptop now finds %v, %v", p.Device, err)
+	}
+	if err := a.AddPeer(node.Peer{Device: c.ID(), Name: "bad\x1b[2Jname"}); err == nil {
+		t.Fatal("a name with an escape sequence was allowed")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	sp "github.com/floe-north/floe/syncproto"
@@ -141,13 +142,14 @@ func DecodeInvite(b []byte) (Invite, error) {
 	if inv.Network.ID == (sp.NetworkID{}) || inv.Network.PSK == ([32]byte{}) {
 		return inv, fmt.Errorf("%w: it names no network", ErrBadInvite)
 	}
-	if !utf8.ValidString(inv.Network.Name) || len(inv.Network.Name) > MaxNetworkName || len(inv.Name) > MaxPeerName || len(inv.Addrs) > MaxPeerAddrs {
-		return inv, fmt.Errorf("%w: a name or address list is too long", ErrBadInvite)
+	if !utf8.ValidString(inv.Network.Name) || len(inv.Network.Name) > MaxNetworkName || strings.ContainsFunc(inv.Network.Name, unicode.IsControl) {
+		return inv, fmt.Errorf("%w: the network name is not one line of at most %d bytes", ErrBadInvite, MaxNetworkName)
 	}
-	for _, a := range inv.Addrs {
-		if len(a) > MaxAddrLen {
-			return inv, fmt.Errorf("%w: an address is too long", ErrBadInvite)
-		}
+	// The inviting device becomes the first peer: its name and addresses
+	// follow the peer list's rules, checked here so that init does not
+	// fail half way.
+	if err := checkPeer(&Peer{Device: inv.From, Name: inv.Name, Addrs: inv.Addrs}); err != nil {
+		return inv, fmt.Errorf("%w: %v", ErrBadInvite, err)
 	}
 	return inv, nil
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	sp "github.com/floe-north/floe/syncproto"
@@ -93,7 +94,7 @@ func checkPeer(p *Peer) error {
 	if p.Device == (sp.DeviceID{}) {
 		return errors.New("a peer needs a device ID")
 	}
-	if !utf8.ValidString(p.Name) || len(p.Name) > MaxPeerName || strings.ContainsAny(p.Name, "\n\r\t") {
+	if !utf8.ValidString(p.Name) || len(p.Name) > MaxPeerName || strings.ContainsFunc(p.Name, unicode.IsControl) {
 		return fmt.Errorf("a peer name is one line of at most %d bytes", MaxPeerName)
 	}
 	if len(p.Addrs) > MaxPeerAddrs {
@@ -124,6 +125,11 @@ func (n *Node) AddPeer(p Peer) error {
 	for i := range ps {
 		if ps[i].Device == p.Device {
 			if p.Name != "" {
+				for j := range ps {
+					if j != i && ps[j].Name == p.Name {
+						return fmt.Errorf("another peer is already called %q", p.Name)
+					}
+				}
 				ps[i].Name = p.Name
 			}
 			if len(p.Addrs) > 0 {

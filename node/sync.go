@@ -196,8 +196,10 @@ func Drive(ctx context.Context, rw io.ReadWriter, s *sp.Session, apply func([]sp
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var moved atomic.Int64 // last time a frame went either way, unix nanos
-	moved.Store(time.Now().UnixNano())
+	// The last time a frame was read, and written, in unix nanos.
+	var readAt, wroteAt atomic.Int64
+	readAt.Store(time.Now().UnixNano())
+	wroteAt.Store(time.Now().UnixNano())
 	// Frames and the read error share one channel, so that every frame
 	// read before a cut is stepped before the cut is seen.
 	type readItem struct {
@@ -210,7 +212,7 @@ func Drive(ctx context.Context, rw io.ReadWriter, s *sp.Session, apply func([]sp
 		for {
 			p, err := sp.ReadFrame(br, nil)
 			if err == nil {
-				moved.Store(time.Now().UnixNano())
+				readAt.Store(time.Now().UnixNano())
 			}
 			select {
 			case in <- readItem{p, err}:
@@ -234,7 +236,7 @@ func Drive(ctx context.Context, rw io.ReadWriter, s *sp.Session, apply func([]sp
 					werr <- err
 					return
 				}
-				moved.Store(time.Now().UnixNano())
+				wroteAt.Store(time.Now().UnixNano())
 			}
 			if err := bw.Flush(); err != nil {
 				werr <- err
@@ -257,8 +259,16 @@ func Drive(ctx context.Context, rw io.ReadWriter, s *sp.Session, apply func([]sp
 			opts.Progress(s.Stats())
 		}
 	}
-	stalled := func() error {
-		if time.Since(time.Unix(0, moved.Load())) > opts.StallTimeout {
+	since := func(t *atomic.Int64) time.Duration { return time.Since(time.Unix(0, t.Load())) }
+	// Waiting for the peer, the session stalls when nothing moved either
+	// way; with frames to write, when the writer made no progress (a peer
+	// that sends and never reads is cut too).
+	stalled := func(writing time.Time) error {
+		quiet := min(since(&readAt), since(&wroteAt))
+		if !writing.IsZero() {
+			quiet = min(since(&wroteAt), time.Since(writing))
+		}
+		if quiet > opts.StallTimeout {
 			return fmt.Errorf("%w: nothing moved for %s; what arrived was applied", ErrStalled, opts.StallTimeout)
 		}
 		return nil
@@ -292,27 +302,33 @@ loop:
 		}
 		if s.HasReady() {
 			rd, rdErr := s.Ready()
+			writing := time.Now()
 			for len(rd.Frames) > 0 && readErr == nil {
+				// Keep reading while the writer is busy, so two peers that
+				// both send never block each other, but only while the
+				// entries waiting to be applied stay few.
+				inq := in
+				if s.Backlog() >= maxBacklog {
+					inq = nil
+				}
 				select {
 				case writes <- rd.Frames:
 					rd.Frames = nil
-				case it := <-in:
+				case it := <-inq:
 					onRead(it)
 				case err := <-werr:
-					applyReady(rd, rdErr)
 					sessionErr = fmt.Errorf("%w: %v", ErrLinkClosed, err)
-					break loop
 				case <-ctx.Done():
-					applyReady(rd, rdErr)
 					sessionErr = ctx.Err()
-					break loop
 				case <-tick.C:
-					if err := stalled(); err != nil {
-						applyReady(rd, rdErr)
-						sessionErr = err
-						break loop
-					}
+					sessionErr = stalled(writing)
 					progress()
+				}
+				if sessionErr != nil {
+					if err := applyReady(rd, rdErr); err != nil {
+						sessionErr = err
+					}
+					break loop
 				}
 			}
 			if err := applyReady(rd, rdErr); err != nil {
@@ -335,31 +351,31 @@ loop:
 			sessionErr = ctx.Err()
 			break loop
 		case <-tick.C:
-			if err := stalled(); err != nil {
+			if err := stalled(time.Time{}); err != nil {
 				sessionErr = err
 				break loop
 			}
 			progress()
 		}
 	}
-	if readErr != nil && !s.Done() {
-		// Apply whatever arrived whole before the link went.
-		if rd, err := s.Ready(); err == nil && len(rd.Apply) > 0 {
-			if aerr := applyReady(rd, err); aerr != nil && sessionErr == nil {
-				sessionErr = aerr
-			}
-		} else {
-			s.Advance()
+	// However the session ends, apply what arrived whole and was stepped:
+	// each entry is verified on its own, so a later bad frame, a cut or the
+	// peer's Abort does not make the earlier ones worth less.
+	if rd, _ := s.Ready(); len(rd.Apply) > 0 {
+		if err := applyReady(rd, nil); err != nil && sessionErr == nil {
+			sessionErr = err
 		}
-		if sessionErr == nil {
-			switch {
-			case errors.Is(readErr, io.EOF) || errors.Is(readErr, io.ErrUnexpectedEOF):
-				sessionErr = fmt.Errorf("%w after %s in and %s out; what arrived was applied, and the next sync continues from there", ErrLinkClosed, byteSize(s.Stats().In.Total()), byteSize(s.Stats().Out.Total()))
-			case errors.Is(readErr, sp.ErrFrame) || errors.Is(readErr, sp.ErrVersion):
-				sessionErr = readErr
-			default:
-				sessionErr = fmt.Errorf("%w: %v; what arrived was applied", ErrLinkClosed, readErr)
-			}
+	} else {
+		s.Advance()
+	}
+	if readErr != nil && sessionErr == nil && !s.Done() {
+		switch {
+		case errors.Is(readErr, io.EOF) || errors.Is(readErr, io.ErrUnexpectedEOF):
+			sessionErr = fmt.Errorf("%w after %s in and %s out; what arrived was applied, and the next sync continues from there", ErrLinkClosed, byteSize(s.Stats().In.Total()), byteSize(s.Stats().Out.Total()))
+		case errors.Is(readErr, sp.ErrFrame) || errors.Is(readErr, sp.ErrVersion):
+			sessionErr = readErr
+		default:
+			sessionErr = fmt.Errorf("%w: %v; what arrived was applied", ErrLinkClosed, readErr)
 		}
 	}
 	if sessionErr == nil {
@@ -387,6 +403,11 @@ loop:
 	return sessionErr
 }
 
+// maxBacklog caps the entries Drive keeps stepped but not yet applied
+// while it waits on its writer: past it, it stops reading until the
+// batch in hand is applied.
+const maxBacklog = 4 * sp.MaxItems
+
 func progressOf(peer sp.DeviceID, st sp.Stats, el time.Duration) SyncProgress {
 	p := SyncProgress{Peer: peer, Stats: st, Elapsed: el}
 	done := float64(st.Sent) + float64(st.Received)
@@ -402,7 +423,7 @@ func progressOf(peer sp.DeviceID, st sp.Stats, el time.Duration) SyncProgress {
 func (n *Node) recordSession(ctx context.Context, peer sp.DeviceID, res *SyncResult, err error, dig sp.Digest, snapshot, received []sp.SyncKey) {
 	now := n.now()
 	st := res.Stats
-	uerr := n.updatePeer(peer, true, func(p *Peer) {
+	uerr := n.updatePeer(peer, false, func(p *Peer) {
 		p.LastTry = unixMilli(now)
 		p.BytesOut += uint64(st.Out.Total())
 		p.BytesIn += uint64(st.In.Total())

@@ -372,3 +372,53 @@ func TestSyncCutsAPeerThatStopsReading(t *testing.T) {
 		t.Errorf("took %s to notice", el)
 	}
 }
+
+// A peer that floods entries and never reads what this node sends is cut
+// as stalled; this node stops reading once a few batches wait, so the
+// flood cannot fill memory.
+func TestSyncCutsAFloodingPeerThatNeverReads(t *testing.T) {
+	_, a, _, b := pairNodes(t)
+	addDirectory(t, b, 1, 300) // b has plenty to send
+	var sample sp.Entry
+	b.Entries(ctx, func(e sp.Entry) error { sample = e; return nil })
+	sample.Sig[0] ^= 1 // well formed, not genuine
+	batch := sp.Entries{}
+	for i := 0; i < 200; i++ {
+		batch.List = append(batch.List, sample.Encode())
+	}
+	flood := sp.AppendFrame(nil, sp.EncodeMsg(sp.MsgEntries, batch))
+	ca, cb := net.Pipe()
+	stop := make(chan struct{})
+	var sent int
+	go func() {
+		hello := sp.Hello{Network: a.Network().ID, From: a.ID(), To: b.ID(), Salt: sp.Salt{1}}
+		if _, err := cb.Write(sp.AppendFrame(nil, sp.EncodeMsg(sp.MsgHello, hello))); err != nil {
+			return
+		}
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := cb.Write(flood); err != nil {
+				return
+			}
+			sent++
+		}
+	}()
+	start := time.Now()
+	_, err := b.SyncStream(ctx, ca, false, a.ID(), node.SyncOptions{StallTimeout: time.Second})
+	close(stop)
+	ca.Close()
+	cb.Close()
+	if !errors.Is(err, node.ErrStalled) {
+		t.Fatalf("want ErrStalled, got %v", err)
+	}
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("took %s to cut the flood", el)
+	}
+	if sent > 64 {
+		t.Errorf("read %d flood frames (%d entries) while its writes were stuck; it should stop reading after a few", sent, sent*len(batch.List))
+	}
+}

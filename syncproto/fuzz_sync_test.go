@@ -350,11 +350,13 @@ func fzRangeSeeds() [][]byte {
 	var out [][]byte
 	ea := newReconciler(a, LeafSize, BranchFactor).first(200)
 	out = append(out, ea.w.buf)
-	rs, err := decodeRanges(ea.w.buf)
-	if err != nil {
+	if _, err := decodeRanges(ea.w.buf, MaxRanges); err != nil {
 		panic("bug: a session's own ranges do not decode: " + err.Error())
 	}
-	eb := newReconciler(b, LeafSize, BranchFactor).respond(rs)
+	eb, _, _, err := newReconciler(b, LeafSize, BranchFactor).respond(ea.w.buf)
+	if err != nil {
+		panic("bug: a session's own ranges do not answer: " + err.Error())
+	}
 	out = append(out, eb.w.buf)
 	es := newReconciler(small, LeafSize, BranchFactor).first(3)
 	out = append(out, es.w.buf)
@@ -390,7 +392,7 @@ func FuzzDecodeRanges(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		rs, err := decodeRanges(b)
+		rs, err := decodeRanges(b, MaxRanges)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) || !errors.Is(err, errRanges) {
 				t.Fatalf("decodeRanges error %q does not wrap ErrMalformed and errRanges", err)
@@ -588,7 +590,7 @@ func fzCheckSent(t *testing.T, p []byte, round *[]byte) {
 		}
 		*round = append(*round, r.Ranges...)
 		if !r.More {
-			if _, err := decodeRanges(*round); err != nil {
+			if _, err := decodeRanges(*round, MaxRanges); err != nil {
 				t.Fatalf("the session sent ranges it cannot decode: %v\n%x", err, *round)
 			}
 			*round = (*round)[:0]

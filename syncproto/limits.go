@@ -38,6 +38,7 @@ const (
 	MaxRounds = 64
 	// MaxAbortReason caps the text a peer may give for ending a session.
 	MaxAbortReason = 512
-	// MaxSummaryRanges caps the ranges of an acknowledgement summary.
-	MaxSummaryRanges = 1 << 20
+	// MaxSummaryRanges caps the ranges of an acknowledgement summary:
+	// 2^16 ranges of SummaryLeaf entries is a store of 4 million.
+	MaxSummaryRanges = 1 << 16
 )

@@ -281,60 +281,87 @@ func decodeHead(b []byte, prevTime *uint64) (Bound, byte, []byte, error) {
 	return bd, mode, b, nil
 }
 
-// decodeRanges unpacks and checks a round's ranges: bounds strictly
-// increasing, Inf only last, caps respected.
-func decodeRanges(b []byte) ([]wireRange, error) {
+// rangeReader unpacks ranges one at a time and checks them as it goes:
+// bounds strictly increasing, Inf only last, caps respected. It holds one
+// range at a time, so a round costs memory in proportion to its bytes
+// only through what the receiver does with each range.
+type rangeReader struct {
+	b        []byte
+	prevTime uint64
+	prev     Bound
+	n, max   int
+}
+
+// next returns the next range, or false at the end. The range's IDs are
+// its own; its prefix points into the packed bytes.
+func (rr *rangeReader) next() (wireRange, bool, error) {
+	var r wireRange
+	if len(rr.b) == 0 {
+		return r, false, nil
+	}
+	if rr.n >= rr.max {
+		return r, false, rangesErr("more than %d ranges", rr.max)
+	}
+	if rr.n > 0 && rr.prev.Inf {
+		return r, false, rangesErr("a range after the end")
+	}
+	var err error
+	b := rr.b
+	r.Upper, r.Mode, b, err = decodeHead(b, &rr.prevTime)
+	if err != nil {
+		return r, false, err
+	}
+	if rr.n > 0 && !rr.prev.less(&r.Upper) {
+		return r, false, rangesErr("bounds out of order")
+	}
+	switch r.Mode {
+	case modeSkip, modeAskList:
+	case modeFP:
+		c, n := uvarint(b)
+		if n <= 0 || len(b) < n+FPBytes {
+			return r, false, rangesErr("bad fingerprint")
+		}
+		r.Count, r.FP = c, readLE(b[n:], FPBytes)
+		b = b[n+FPBytes:]
+	case modeIDs:
+		c, n := uvarint(b)
+		if n <= 0 || c > MaxIDList || uint64(len(b)-n) < IDBytes*c {
+			return r, false, rangesErr("bad ID list")
+		}
+		b = b[n:]
+		r.IDs = make([]uint64, c)
+		for i := range r.IDs {
+			r.IDs[i] = readLE(b[IDBytes*i:], IDBytes)
+		}
+		b = b[IDBytes*c:]
+	case modeSingle:
+		if len(b) < FPBytes {
+			return r, false, rangesErr("bad single ID")
+		}
+		r.FP, b = readLE(b, FPBytes), b[FPBytes:]
+	default:
+		return r, false, rangesErr("unknown range mode %d", r.Mode)
+	}
+	rr.b = b
+	rr.n++
+	rr.prev = r.Upper
+	return r, true, nil
+}
+
+// decodeRanges unpacks and checks at most max ranges into a list.
+func decodeRanges(b []byte, max int) ([]wireRange, error) {
+	rr := rangeReader{b: b, max: max}
 	var out []wireRange
-	var prevTime uint64
-	var prev *Bound
-	for len(b) > 0 {
-		if len(out) >= MaxRanges {
-			return nil, rangesErr("more than %d ranges", MaxRanges)
-		}
-		if prev != nil && prev.Inf {
-			return nil, rangesErr("a range after the end")
-		}
-		var r wireRange
-		var err error
-		r.Upper, r.Mode, b, err = decodeHead(b, &prevTime)
+	for {
+		r, ok, err := rr.next()
 		if err != nil {
 			return nil, err
 		}
-		if prev != nil && !prev.less(&r.Upper) {
-			return nil, rangesErr("bounds out of order")
-		}
-		switch r.Mode {
-		case modeSkip, modeAskList:
-		case modeFP:
-			c, n := uvarint(b)
-			if n <= 0 || len(b) < n+FPBytes {
-				return nil, rangesErr("bad fingerprint")
-			}
-			r.Count, r.FP = c, readLE(b[n:], FPBytes)
-			b = b[n+FPBytes:]
-		case modeIDs:
-			c, n := uvarint(b)
-			if n <= 0 || c > MaxIDList || uint64(len(b)-n) < IDBytes*c {
-				return nil, rangesErr("bad ID list")
-			}
-			b = b[n:]
-			r.IDs = make([]uint64, c)
-			for i := range r.IDs {
-				r.IDs[i] = readLE(b[IDBytes*i:], IDBytes)
-			}
-			b = b[IDBytes*c:]
-		case modeSingle:
-			if len(b) < FPBytes {
-				return nil, rangesErr("bad single ID")
-			}
-			r.FP, b = readLE(b, FPBytes), b[FPBytes:]
-		default:
-			return nil, rangesErr("unknown range mode %d", r.Mode)
+		if !ok {
+			return out, nil
 		}
 		out = append(out, r)
-		prev = &out[len(out)-1].Upper
 	}
-	return out, nil
 }
 
 // decodeIDs unpacks a list of IDBytes-byte short IDs.

@@ -183,13 +183,28 @@ func (r *reconciler) first(peerCount uint64) emitter {
 	return e
 }
 
-// respond answers a round's ranges.
-func (r *reconciler) respond(in []wireRange) emitter {
+// respond answers a round's packed ranges, one range at a time. It returns
+// the answer, the bytes of short IDs the round carried, and whether it had
+// any ranges at all.
+func (r *reconciler) respond(packed []byte) (emitter, int64, bool, error) {
 	var e emitter
+	var idBytes int64
 	s := r.set
 	cur := 0
-	for i := range in {
-		rg := &in[i]
+	rr := rangeReader{b: packed, max: MaxRanges}
+	for {
+		v, ok, err := rr.next()
+		if err != nil {
+			return e, idBytes, rr.n > 0, err
+		}
+		if !ok {
+			break
+		}
+		rg := &v
+		idBytes += int64(IDBytes * len(rg.IDs))
+		if rg.Mode == modeSingle {
+			idBytes += FPBytes
+		}
 		a := cur
 		b := s.lower(&rg.Upper, cur)
 		cur = b
@@ -234,7 +249,7 @@ func (r *reconciler) respond(in []wireRange) emitter {
 			e.skip(&rg.Upper)
 		}
 	}
-	return e
+	return e, idBytes, rr.n > 0, nil
 }
 
 // parts is how many ways to split a differing range of m entries (ours)

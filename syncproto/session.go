@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -264,7 +266,7 @@ func (s *Session) Step(payload []byte) error {
 	case MsgAbort:
 		var a Abort
 		if err = DecodeBody(kind, body, &a); err == nil {
-			err = &PeerAbortError{Reason: capText(a.Reason, MaxAbortReason)}
+			err = &PeerAbortError{Reason: printable(capText(a.Reason, MaxAbortReason))}
 		}
 	default:
 		// Unknown kinds are skipped: newer peers may send more.
@@ -396,28 +398,22 @@ func (s *Session) stepRound(body []byte) (int64, error) {
 		return idBytes, nil
 	}
 	s.stats.RoundsIn++
-	ranges, err := decodeRanges(s.roundRanges)
-	if err != nil {
-		return idBytes, protoErr("%v", err)
-	}
 	wants, err := decodeIDs(s.roundWants)
 	if err != nil {
 		return idBytes, protoErr("%v", err)
 	}
-	s.roundRanges, s.roundWants = s.roundRanges[:0], s.roundWants[:0]
-	for i := range ranges {
-		idBytes += int64(IDBytes * len(ranges[i].IDs))
-		if ranges[i].Mode == modeSingle {
-			idBytes += FPBytes
-		}
+	e, rangeIDs, any, err := s.rec.respond(s.roundRanges)
+	idBytes += rangeIDs
+	if err != nil {
+		return idBytes, protoErr("%v", err)
 	}
+	s.roundRanges, s.roundWants = s.roundRanges[:0], s.roundWants[:0]
 	s.rec.wanted(wants)
-	if len(ranges) == 0 {
+	if !any {
 		// The peer found nothing more to compare: reconciliation is over.
 		s.reconDone = true
 		return idBytes, s.prepareSend()
 	}
-	e := s.rec.respond(ranges)
 	return idBytes, s.sendRound(&e)
 }
 
@@ -514,6 +510,9 @@ func (s *Session) checkComplete() {
 		s.stats.Complete = true
 	}
 }
+
+// Backlog is how many received entries wait for the next Ready.
+func (s *Session) Backlog() int { return len(s.apply) }
 
 // HasReady reports whether Ready has anything.
 func (s *Session) HasReady() bool {
@@ -621,4 +620,15 @@ func capText(s string, n int) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// printable replaces control characters (a terminal's escape sequences
+// among them) in text from a peer, which is shown to people and logged.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }

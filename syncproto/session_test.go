@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	sp "github.com/floe-north/floe/syncproto"
 	"github.com/floe-north/floe/syncproto/storetest"
@@ -305,5 +306,38 @@ func TestSyncRefusesWrongNetworkAndDevice(t *testing.T) {
 	}
 	if digest(t, b).Count != 0 {
 		t.Fatal("entries crossed to the wrong device")
+	}
+}
+
+// A peer's reason for ending a session is shown to people: control
+// characters (terminal escapes) are replaced, and a long one is cut on a
+// character boundary.
+func TestAbortReasonFromAPeerIsPrintable(t *testing.T) {
+	a, b := newPeer(1), newPeer(2)
+	write(a, "directory", 3)
+	sa, sb := a.session(true, randomSalt()), b.session(false, sp.Salt{})
+	sa.Start()
+	rd, _ := sa.Ready()
+	sa.Advance()
+	for _, f := range rd.Frames {
+		p, _, _ := sp.NextFrame(f)
+		sb.Step(p)
+	}
+	sb.Abort("\x1b[2J" + strings.Repeat("ᐃ", 400))
+	rd, _ = sb.Ready()
+	sb.Advance()
+	var err error
+	for _, f := range rd.Frames {
+		p, _, _ := sp.NextFrame(f)
+		if e := sa.Step(p); e != nil {
+			err = e
+		}
+	}
+	var pa *sp.PeerAbortError
+	if !errors.As(err, &pa) {
+		t.Fatalf("want a PeerAbortError, got %v", err)
+	}
+	if strings.ContainsRune(pa.Reason, 0x1b) || !utf8.ValidString(pa.Reason) || len(pa.Reason) > sp.MaxAbortReason {
+		t.Fatalf("reason not made printable: %q", pa.Reason)
 	}
 }

@@ -144,11 +144,11 @@ func (sb *SummaryBuilder) Add(p AckPart) (*SetSummary, error) {
 }
 
 func decodeSummary(h AckPart, b []byte) (*SetSummary, error) {
-	rs, err := decodeRanges(b)
+	rs, err := decodeRanges(b, MaxSummaryRanges)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSummary, err)
 	}
-	if len(rs) == 0 || len(rs) > MaxSummaryRanges || !rs[len(rs)-1].Upper.Inf {
+	if len(rs) == 0 || !rs[len(rs)-1].Upper.Inf {
 		return nil, fmt.Errorf("%w: ranges do not cover the order", ErrSummary)
 	}
 	s := &SetSummary{Salt: h.Salt, Count: h.Count, Sum: h.Sum, Created: h.Created, Ranges: make([]SummaryRange, len(rs))}

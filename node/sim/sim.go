@@ -7,6 +7,11 @@
 // same state, equal to the merge of every write any node acknowledged: no
 // acknowledged write may be missing.
 //
+// A crash is simulated by copying the node's files while it is open, so
+// the copy holds what the operating system has, synced or not: the
+// simulation checks what survives a process that dies, not a power cut
+// that loses unsynced pages (the store syncs after every write for that).
+//
 // The same seed gives the same choices. Record IDs, timestamps and
 // signatures are real, so the final state hash differs from run to run;
 // what must not differ is the outcome: convergence, with nothing lost.
