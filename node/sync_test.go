@@ -389,8 +389,10 @@ func TestSyncCutsAFloodingPeerThatNeverReads(t *testing.T) {
 	flood := sp.AppendFrame(nil, sp.EncodeMsg(sp.MsgEntries, batch))
 	ca, cb := net.Pipe()
 	stop := make(chan struct{})
+	done := make(chan struct{})
 	var sent int
 	go func() {
+		defer close(done)
 		hello := sp.Hello{Network: a.Network().ID, From: a.ID(), To: b.ID(), Salt: sp.Salt{1}}
 		if _, err := cb.Write(sp.AppendFrame(nil, sp.EncodeMsg(sp.MsgHello, hello))); err != nil {
 			return
@@ -412,6 +414,7 @@ func TestSyncCutsAFloodingPeerThatNeverReads(t *testing.T) {
 	close(stop)
 	ca.Close()
 	cb.Close()
+	<-done // the flooder has stopped; sent is its last count
 	if !errors.Is(err, node.ErrStalled) {
 		t.Fatalf("want ErrStalled, got %v", err)
 	}
