@@ -169,3 +169,20 @@ func TestBundlesByFile(t *testing.T) {
 	other.fails(ExitError, "not a Floe bundle", "bundle", "import", inv)
 	other.fails(ExitUsage, "--for", "bundle", "export", "--out", filepath.Join(dir, "x"))
 }
+
+func TestWipe(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	c.ok("dir", "add", "name=Clinic", "kind=health", "community=Arviat")
+	c.fails(ExitUsage, "--now", "wipe")
+	c.ok("wipe", "--after-failures", "2")
+	wrong := *c
+	wrong.env = map[string]string{"FLOE_DIR": c.env["FLOE_DIR"], "FLOE_PASSPHRASE": "not the passphrase"}
+	wrong.fails(ExitError, "before this node wipes itself", "status")
+	c.ok("status") // a right one resets the count
+	out := c.ok("wipe", "--now")
+	if !strings.Contains(out, "the key was destroyed") {
+		t.Errorf("wipe output: %s", out)
+	}
+	c.fails(ExitError, "no Floe node", "status")
+}

@@ -13,6 +13,12 @@
 //	               from the master key (see keys.go for what is inside)
 //	DIR/data.seal  while the node is shut down: the sizes and hashes of
 //	               the files in DIR/data, sealed (see seal.go)
+//	DIR/floe.lockout  only if set: how many wrong passphrases in a row
+//	               wipe the node, and how many there have been (plain
+//	               JSON, see wipe.go)
+//
+// Wipe crypto-erases a node: the key file goes first, and with it every
+// way to read the rest.
 //
 // No data in DIR is in plaintext: badger encrypts its tables, write-ahead logs
 // and value logs, and every value the store writes is authenticated as well

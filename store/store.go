@@ -209,10 +209,14 @@ func Open(ctx context.Context, dir string, passphrase []byte, opts Options) (*St
 		return nil, err
 	}
 	master, err := kf.unwrap(passphrase, filepath.Join(dir, keyFileName))
+	if errors.Is(err, ErrWrongPassphrase) {
+		return nil, unlockFailed(dir, err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer clear(master)
+	unlockSucceeded(dir)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
