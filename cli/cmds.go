@@ -187,11 +187,15 @@ func (*conflictsCmd) Run(ctx context.Context, env *Env, args []string) error {
 			if i > 0 {
 				label = ""
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", label, c.Field, formatValue(v.Value), shortDev(v.Author), v.Time.Local().Format("2006-01-02 15:04"), v.Hash[:12])
+			h := "-"
+			if len(v.Hash) >= 12 {
+				h = v.Hash[:12]
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", label, c.Field, formatValue(v.Value), shortDev(v.Author), v.Time.Local().Format("2006-01-02 15:04"), h)
 		}
 	}
 	tw.Flush()
-	env.Printf("\nResolve with: floe resolve ID FIELD --keep HASH   (or: floe resolve ID FIELD NEW-VALUE)\n")
+	env.Printf("\nResolve with: floe resolve ID FIELD --keep HASH   (or: floe resolve ID FIELD NEW-VALUE;\na sensitive field shows no hash: floe resolve ID location -, and type the value)\n")
 	return nil
 }
 

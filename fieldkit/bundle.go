@@ -77,6 +77,10 @@ type BundleWriter struct {
 	arena   []byte
 	pending [][]byte
 	size    int
+	// headerHash is the SHA-256 of the header payload; entries frames
+	// are signed over it and their sequence number.
+	headerHash [32]byte
+	seq        uint64
 }
 
 // NewBundleWriter writes the header frame of a bundle to w. key signs the
@@ -95,7 +99,9 @@ func NewBundleWriter(w io.Writer, h sp.BundleHeader, key ed25519.PrivateKey) (*B
 		return nil, fmt.Errorf("%w: this floe cannot seal bundles yet (sealing %d); write with sealing %d", ErrBundleWriter, h.Sealing, SealingPlain)
 	}
 	b := &BundleWriter{w: w, key: key, hash: sha256.New(), arena: make([]byte, 0, sp.MaxFrameLen)}
-	if err := b.write(sp.EncodeMsg(sp.MsgBundleHeader, h), true); err != nil {
+	hp := sp.EncodeMsg(sp.MsgBundleHeader, h)
+	b.headerHash = sha256.Sum256(hp)
+	if err := b.write(hp, true); err != nil {
 		return nil, err
 	}
 	// Recipient encryption, when it comes (a non-zero h.Sealing), will wrap
@@ -139,11 +145,13 @@ func cborHead(n int) int {
 	return 9
 }
 
-// entriesPayloadLen is the exact size of the MsgEntries payload that holds
-// n entries whose byte strings (heads included) take body bytes:
-// [3, {1: [bstr, ...]}] in canonical CBOR.
+// entriesPayloadLen bounds the size of the MsgEntries payload that holds n
+// entries whose byte strings (heads included) take body bytes:
+// [3, {1: [bstr, ...], 2: seq, 3: sig}] in canonical CBOR, with room for
+// the largest sequence number and the 64-byte signature.
 func entriesPayloadLen(n, body int) int {
-	return 1 + 1 + 1 + 1 + cborHead(n) + body
+	const seqSig = 1 + 9 + 1 + 2 + ed25519.SignatureSize
+	return 1 + 1 + 1 + 1 + cborHead(n) + body + seqSig
 }
 
 // Entries adds encoded entries to the bundle. They are packed into as few
@@ -179,9 +187,11 @@ func (b *BundleWriter) flush() error {
 	if len(b.pending) == 0 {
 		return b.err
 	}
-	p := sp.EncodeMsg(sp.MsgEntries, sp.Entries{List: b.pending})
-	if len(p) != entriesPayloadLen(len(b.pending), b.size) {
-		panic("bug: entries frame size differs from its prediction")
+	b.seq++
+	sig := ed25519.Sign(b.key, sp.BundleFrameMessage(b.headerHash, b.seq, b.pending))
+	p := sp.EncodeMsg(sp.MsgEntries, sp.Entries{List: b.pending, Seq: b.seq, Sig: sig})
+	if len(p) > entriesPayloadLen(len(b.pending), b.size) {
+		panic("bug: entries frame over its predicted size")
 	}
 	n := len(b.pending)
 	b.pending, b.arena, b.size = b.pending[:0], b.arena[:0], 0
@@ -268,6 +278,9 @@ type BundleReport struct {
 	// Ack is the sender's summary of its set. It is set only if Signed:
 	// an acknowledgement from a damaged bundle is never trusted.
 	Ack *sp.SetSummary
+	// Forged counts intact entries frames whose sender signature does not
+	// verify: none of their entries was applied.
+	Forged int
 	// Unknown counts intact frames of a kind a bundle does not carry (a
 	// newer kind, a live-session kind, or a second header), skipped.
 	Unknown int
@@ -300,6 +313,9 @@ func (r BundleReport) Problems() string {
 	case r.BadEntries > 1:
 		ps = append(ps, fmt.Sprintf("%d entries in intact frames did not decode and were skipped (the bundle may be forged)", r.BadEntries))
 	}
+	if r.Forged > 0 {
+		ps = append(ps, fmt.Sprintf("%d frames were not signed by the sender the header names and were not applied: the bundle was tampered with", r.Forged))
+	}
 	switch {
 	case r.Signed, r.Truncated:
 	case r.trailer:
@@ -323,6 +339,7 @@ type bundleReader struct {
 	inStretch, stretchCut bool
 	ack                   sp.SummaryBuilder
 	lastAck               *sp.SetSummary
+	headerHash            [32]byte
 }
 
 // consume hashes and drops the next n bytes, which are buffered.
@@ -483,6 +500,16 @@ func ReadBundle(r io.Reader, check func(sp.BundleHeader) error, apply func([]sp.
 				rd.consume(size)
 				continue
 			}
+			// Only the sender named in the header can have made this
+			// frame, for this bundle: anything else is forged (a courier
+			// who knows the header's plain fields cannot sign).
+			if len(m.Sig) != ed25519.SignatureSize ||
+				!ed25519.Verify(rd.rep.Header.From[:], sp.BundleFrameMessage(rd.headerHash, m.Seq, m.List), m.Sig) {
+				rd.intact()
+				rd.consume(size)
+				rd.rep.Forged++
+				continue
+			}
 			es := make([]sp.Entry, 0, len(m.List))
 			for _, b := range m.List {
 				e, err := sp.DecodeEntry(b)
@@ -571,6 +598,7 @@ func (rd *bundleReader) header(check func(sp.BundleHeader) error) error {
 		return fmt.Errorf("%w: its header does not decode (%v); nothing was applied; ask for a new bundle", ErrNotBundle, err)
 	}
 	rd.rep.Header, rd.rep.HeaderOK = h, true
+	rd.headerHash = sha256.Sum256(payload)
 	rd.rep.Frames++
 	rd.consume(size)
 	if check != nil {

@@ -420,6 +420,13 @@ func TestSensitiveLocationStaysHidden(t *testing.T) {
 		t.Fatalf("want the location conflict listed (without values), got %+v", cs)
 	}
 	check("conflicts", cs)
+	for _, v := range cs[0].Values {
+		// An entry hash covers the value: with it, a guessed address
+		// could be confirmed offline.
+		if v.Hash != "" {
+			t.Fatalf("the location conflict shows an entry hash %s", v.Hash)
+		}
+	}
 	revealed, _ := n.Get(ctx, node.Directory, shelter, node.ReadOptions{Reveal: []string{"location"}})
 	if !strings.Contains(revealed.Get("location"), fieldkit.CanaryMarker) {
 		t.Fatal("an explicit reveal did not show the location")

@@ -17,7 +17,7 @@ type Value struct {
 	Value  any       `json:"value"`
 	Time   time.Time `json:"time"`
 	Author string    `json:"author"`
-	Hash   string    `json:"hash"`
+	Hash   string    `json:"hash,omitempty"`
 }
 
 // Field is a field as people read it.
@@ -205,7 +205,8 @@ type Conflict struct {
 }
 
 // Conflicts lists every field, in every collection, that has concurrent
-// values. Sensitive fields are listed by name only, without values. It
+// values. Sensitive fields are listed by name only, without values or
+// entry hashes. It
 // reads the store's conflict index, so it costs the number of conflicts,
 // not the size of the store.
 func (n *Node) Conflicts(ctx context.Context) ([]Conflict, error) {
@@ -242,7 +243,11 @@ func (n *Node) Conflicts(ctx context.Context) ([]Conflict, error) {
 		for _, e := range f.All() {
 			v := valueOf(&e)
 			if spec.Sensitive {
+				// The entry hash would let anyone who can guess the value
+				// (an address) confirm the guess offline: it covers the
+				// value. Resolve a sensitive field by writing it anew.
 				v.Value = "(sensitive: use show --reveal)"
+				v.Hash = ""
 			}
 			c.Values = append(c.Values, v)
 		}

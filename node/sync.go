@@ -325,9 +325,7 @@ loop:
 					progress()
 				}
 				if sessionErr != nil {
-					if err := applyReady(rd, rdErr); err != nil {
-						sessionErr = err
-					}
+					applyReady(rd, rdErr) // the first error is the one to report
 					break loop
 				}
 			}

@@ -1,6 +1,8 @@
 package syncproto
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
@@ -72,9 +74,31 @@ type Round struct {
 	More   bool   `cbor:"3,keyasint,omitempty"`
 }
 
-// Entries is a batch of encoded, signed entries.
+// Entries is a batch of encoded, signed entries. In a bundle each batch
+// is also signed by the bundle's sender (Seq and Sig, see
+// BundleFrameMessage), so that intact frames of a damaged bundle can be
+// applied knowing who made them; a live session leaves both out.
 type Entries struct {
 	List [][]byte `cbor:"1,keyasint"`
+	Seq  uint64   `cbor:"2,keyasint,omitempty"`
+	Sig  []byte   `cbor:"3,keyasint,omitempty"`
+}
+
+// BundleFrameMessage is what a bundle's sender signs for one entries frame:
+// a domain, the SHA-256 of the bundle's header payload (so a frame cannot
+// move to another bundle or recipient), the frame's sequence number, and
+// the SHA-256 of the canonical encoding of Entries{List} alone.
+func BundleFrameMessage(headerHash [32]byte, seq uint64, list [][]byte) []byte {
+	body, err := encMode.Marshal(Entries{List: list})
+	if err != nil {
+		panic("bug: encoding entries: " + err.Error())
+	}
+	lh := sha256.Sum256(body)
+	msg := make([]byte, 0, 24+32+8+32)
+	msg = append(msg, "floe/bundle-frame/v1\x00"...)
+	msg = append(msg, headerHash[:]...)
+	msg = binary.BigEndian.AppendUint64(msg, seq)
+	return append(msg, lh[:]...)
 }
 
 // End says the sender has sent all its entries.
