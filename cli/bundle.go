@@ -33,8 +33,11 @@ imported later completes it. Importing twice, or out of order, changes
 nothing the second time. A bundle for another network or another device
 is refused, and nothing of it is applied.
 
-Until recipient encryption comes, a bundle's entries are signed but not
-encrypted: carry it like the laptop itself.
+A bundle is sealed to the peer's device: the file holds nothing readable,
+not even a sign that it is a Floe bundle, and only that laptop opens it.
+Every frame in it is signed by this node. The recipient still learns
+everything in it, so export only for peers that may hold what this node
+holds (roles and areas come with the trust layer).
 `
 }
 func (c *bundleCmd) Flags(fs *flag.FlagSet) {

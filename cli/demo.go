@@ -153,7 +153,7 @@ func (c *demoCmd) Run(ctx context.Context, env *Env, args []string) (err error) 
 		return err
 	}
 	p("   $ floe bundle import %s\n", filepath.Base(bundle))
-	p("   %d entries, %s, verified frame by frame and applied.\n\n", ex.Entries, humanBytes(ex.Bytes))
+	p("   %d entries, %s, sealed to the coordinator's laptop; verified frame by frame and applied.\n\n", ex.Entries, humanBytes(ex.Bytes))
 
 	// From here the two laptops sync over the network: libp2p on this
 	// machine's loopback, as 'floe node run' and 'floe sync' do.

@@ -165,7 +165,7 @@ func TestBundlesByFile(t *testing.T) {
 	hub.fails(ExitError, "already exists", "bundle", "export", "--for", "laptop", "--out", b2)
 	other := newCLI(t)
 	other.ok("init")
-	other.fails(ExitError, "network", "bundle", "import", b2)
+	other.fails(ExitError, "does not open with this device", "bundle", "import", b2)
 	other.fails(ExitError, "not a Floe bundle", "bundle", "import", inv)
 	other.fails(ExitUsage, "--for", "bundle", "export", "--out", filepath.Join(dir, "x"))
 }

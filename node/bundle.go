@@ -1,6 +1,8 @@
 package node
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -66,7 +68,13 @@ func (n *Node) ExportBundle(ctx context.Context, w io.Writer, peer sp.DeviceID) 
 	}
 	h := sp.BundleHeader{Network: n.net.ID, From: n.id, To: peer, Created: n.stamp()}
 	rand.Read(h.ID[:])
-	bw, err := fieldkit.NewBundleWriter(w, h, n.key)
+	// The whole bundle is sealed to the peer's device key: the file says
+	// nothing to whoever carries it, not even what it is.
+	sw, err := fieldkit.NewSealWriter(w, peer)
+	if err != nil {
+		return out, err
+	}
+	bw, err := fieldkit.NewBundleWriter(sw, h, n.key)
 	if err != nil {
 		return out, err
 	}
@@ -111,6 +119,9 @@ func (n *Node) ExportBundle(ctx context.Context, w io.Writer, peer sp.DeviceID) 
 	if err := bw.Close(); err != nil {
 		return out, err
 	}
+	if err := sw.Close(); err != nil {
+		return out, err
+	}
 	out.Frames, out.Entries, out.Bytes = bw.Stats()
 	if err := n.updatePeer(peer, true, func(p *Peer) {
 		p.Bundles++
@@ -142,8 +153,27 @@ type BundleImport struct {
 	AckKept bool
 }
 
+// OpenBundle returns the plain bundle inside r: a sealed bundle (what
+// ExportBundle writes) is opened with this device's key, and a plain one,
+// which starts with a frame, is read as it is.
+func (n *Node) OpenBundle(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	if head, _ := br.Peek(4); bytes.Equal(head, plainBundleStart) {
+		return br, nil
+	}
+	plain, _, err := fieldkit.OpenSealed(br, n.key)
+	if errors.Is(err, fieldkit.ErrNotForThisDevice) {
+		return nil, fmt.Errorf("%w: %w; nothing was applied", ErrWrongBundle, err)
+	}
+	return plain, err
+}
+
 // ErrWrongBundle means a bundle was made for another network or device.
 var ErrWrongBundle = errors.New("this bundle is not for this node")
+
+// plainBundleStart is how an unsealed bundle begins: a frame's magic and
+// protocol version.
+var plainBundleStart = sp.AppendFrame(nil, nil)[:4]
 
 // ImportBundle reads a bundle and applies every intact frame whose entries
 // verify, even when the bundle is damaged or cut short; the report says
@@ -176,6 +206,10 @@ func (n *Node) ImportBundle(ctx context.Context, r io.Reader) (BundleImport, err
 		out.New += res.Added
 		out.Known += len(es) - held - bad - res.Added
 		return err
+	}
+	r, err := n.OpenBundle(r)
+	if err != nil {
+		return out, err
 	}
 	rep, err := fieldkit.ReadBundle(r, check, apply)
 	out.Report = rep

@@ -128,14 +128,14 @@ func TestBundleForAnotherNodeIsRefused(t *testing.T) {
 	addDirectory(t, a, 1, 5)
 	forB, _ := export(t, a, b)
 	other := newHarness(t).init() // another network
-	if _, err := other.ImportBundle(ctx, bytes.NewReader(forB)); !errors.Is(err, node.ErrWrongBundle) || !strings.Contains(err.Error(), "network") {
+	if _, err := other.ImportBundle(ctx, bytes.NewReader(forB)); !errors.Is(err, node.ErrWrongBundle) || !strings.Contains(err.Error(), "does not open with this device's key") {
 		t.Errorf("another network: %v", err)
 	}
 	hc := newHarness(t)
 	inv := a.Invite(nil, "hub")
 	hc.opts.Join = &inv
 	c := hc.init() // same network, another device
-	if _, err := c.ImportBundle(ctx, bytes.NewReader(forB)); !errors.Is(err, node.ErrWrongBundle) || !strings.Contains(err.Error(), "made for device") {
+	if _, err := c.ImportBundle(ctx, bytes.NewReader(forB)); !errors.Is(err, node.ErrWrongBundle) || !strings.Contains(err.Error(), "made for another device") {
 		t.Errorf("another device: %v", err)
 	}
 	if _, err := a.ImportBundle(ctx, bytes.NewReader(forB)); !errors.Is(err, node.ErrWrongBundle) {
@@ -163,8 +163,12 @@ func TestBundleCarriesUrgentReferralsFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	data, _ := export(t, a, b)
+	plain, err := b.OpenBundle(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var order []string
-	_, err = fieldkit.ReadBundle(bytes.NewReader(data), nil, func(es []sp.Entry) error {
+	_, err = fieldkit.ReadBundle(plain, nil, func(es []sp.Entry) error {
 		for _, e := range es {
 			switch {
 			case e.Record == urgent:
@@ -227,5 +231,37 @@ func TestPeerNamesStayUnique(t *testing.T) {
 	}
 	if err := a.AddPeer(node.Peer{Device: c.ID(), Name: "bad\x1b[2Jname"}); err == nil {
 		t.Fatal("a name with an escape sequence was allowed")
+	}
+}
+
+// A bundle is sealed to its recipient: the file holds no trace of what it
+// carries, not even that it is a Floe bundle, and only the recipient opens
+// it.
+func TestBundleIsSealedToItsRecipient(t *testing.T) {
+	_, a, _, b := pairNodes(t)
+	shelter, err := a.Add(ctx, node.Directory, changes(t, "name=Fictional Safe House (sample)", "kind=shelter", "community=Arviat", "phone=867-555-0142"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Update(ctx, node.Directory, shelter, changes(t, "location="+fieldkit.CanaryMarker+" 12 Hidden Road")); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := export(t, a, b)
+	lower := bytes.ToLower(data)
+	for _, leak := range []string{strings.ToLower(fieldkit.CanaryMarker), "hidden road", "safe house", "arviat", "867-555-0142", "directory", "location"} {
+		if bytes.Contains(lower, []byte(leak)) {
+			t.Fatalf("the bundle file shows %q", leak)
+		}
+	}
+	if bytes.HasPrefix(data, sp.AppendFrame(nil, nil)[:3]) {
+		t.Fatal("the bundle file starts with the frame magic: it says what it is")
+	}
+	im := importB(t, b, data)
+	if im.New == 0 || !im.Report.Signed {
+		t.Fatalf("the recipient could not open it: %+v", im)
+	}
+	r, _ := b.Get(ctx, node.Directory, shelter, node.ReadOptions{Reveal: []string{"location"}})
+	if !strings.Contains(r.Get("location"), fieldkit.CanaryMarker) {
+		t.Fatal("the recipient did not get the location")
 	}
 }
