@@ -260,31 +260,7 @@ func (s *Store) Records(ctx context.Context, coll string, start sp.RecordID, fn 
 // ScanSyncOrder implements syncproto.Store.
 func (s *Store) ScanSyncOrder(ctx context.Context, after *sp.SyncKey, fn func(sp.SyncKey, sp.Entry) error) error {
 	return s.read(ctx, "the sync-order index", func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixSync}})
-		defer it.Close()
-		start := []byte{prefixSync}
-		if after != nil {
-			start = syncRowKey(*after)
-		}
-		n := 0
-		var dig sp.Digest
-		for it.Seek(start); it.Valid(); it.Next() {
-			if n++; n%ctxEvery == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			item := it.Item()
-			sk, ok := parseSyncRowKey(item.Key())
-			if !ok {
-				return s.integrity("the sync-order index", "a key does not parse")
-			}
-			if after != nil && sk == *after {
-				continue
-			}
-			if err := s.checkTag(item, "the sync-order index"); err != nil {
-				return err
-			}
+		return s.syncRows(ctx, txn, after, true, func(sk sp.SyncKey) error {
 			e, err := s.getEntry(txn, sk.Hash())
 			if errors.Is(err, sp.ErrNotFound) {
 				return s.integrity("the sync-order index", "a row names entry %s, which is missing", sk.Hash().Short())
@@ -295,16 +271,62 @@ func (s *Store) ScanSyncOrder(ctx context.Context, after *sp.SyncKey, fn func(sp
 			if e.Time != sk.Time() {
 				return s.integrity("the sync-order index", "a row's time does not match entry %s", sk.Hash().Short())
 			}
-			dig.Add(sk.Hash())
-			if err := callUser(func() error { return fn(sk, e) }); err != nil {
+			return callUser(func() error { return fn(sk, e) })
+		})
+	})
+}
+
+// SyncKeys calls fn with the sync key of every kept entry, in sync order,
+// without reading the entries: reconciliation needs only the keys. Each
+// index row's tag is checked, and a whole scan is checked against the
+// store's digest, so damage shows here as in ScanSyncOrder.
+func (s *Store) SyncKeys(ctx context.Context, fn func(sp.SyncKey) error) error {
+	return s.read(ctx, "the sync-order index", func(txn *badger.Txn) error {
+		return s.syncRows(ctx, txn, nil, false, func(sk sp.SyncKey) error {
+			return callUser(func() error { return fn(sk) })
+		})
+	})
+}
+
+// syncRows walks the sync-order index after the key after (nil: from the
+// start), checks each row's key and tag, and calls fn with its sync key.
+// A walk from the start is checked against the store's digest at its end.
+// values says whether the rows' entries will be read (prefetching helps).
+func (s *Store) syncRows(ctx context.Context, txn *badger.Txn, after *sp.SyncKey, values bool, fn func(sp.SyncKey) error) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixSync}, PrefetchValues: values})
+	defer it.Close()
+	start := []byte{prefixSync}
+	if after != nil {
+		start = syncRowKey(*after)
+	}
+	n := 0
+	var dig sp.Digest
+	for it.Seek(start); it.Valid(); it.Next() {
+		if n++; n%ctxEvery == 0 {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		if after != nil {
-			return nil
+		item := it.Item()
+		sk, ok := parseSyncRowKey(item.Key())
+		if !ok {
+			return s.integrity("the sync-order index", "a key does not parse")
 		}
-		return s.checkFullScan(txn, dig)
-	})
+		if after != nil && sk == *after {
+			continue
+		}
+		if err := s.checkTag(item, "the sync-order index"); err != nil {
+			return err
+		}
+		dig.Add(sk.Hash())
+		if err := fn(sk); err != nil {
+			return err
+		}
+	}
+	if after != nil {
+		return nil
+	}
+	return s.checkFullScan(txn, dig)
 }
 
 // checkFullScan checks that a whole scan of the sync-order index saw
@@ -369,37 +391,4 @@ func (s *Store) Conflicts(ctx context.Context, fn func(coll string, id sp.Record
 		}
 	}
 	return nil
-}
-
-// SyncKeys calls fn with the sync key of every kept entry, in sync order,
-// without reading the entries: reconciliation needs only the keys. Each
-// index row's tag is checked, and a whole scan is checked against the
-// store's digest, so damage shows here as in ScanSyncOrder.
-func (s *Store) SyncKeys(ctx context.Context, fn func(sp.SyncKey) error) error {
-	return s.read(ctx, "the sync-order index", func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixSync}, PrefetchValues: false})
-		defer it.Close()
-		n := 0
-		var dig sp.Digest
-		for it.Seek([]byte{prefixSync}); it.Valid(); it.Next() {
-			if n++; n%ctxEvery == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			item := it.Item()
-			sk, ok := parseSyncRowKey(item.Key())
-			if !ok {
-				return s.integrity("the sync-order index", "a key does not parse")
-			}
-			if err := s.checkTag(item, "the sync-order index"); err != nil {
-				return err
-			}
-			dig.Add(sk.Hash())
-			if err := callUser(func() error { return fn(sk) }); err != nil {
-				return err
-			}
-		}
-		return s.checkFullScan(txn, dig)
-	})
 }
