@@ -127,6 +127,7 @@ func (c *benchCmd) Run(ctx context.Context, env *Env, args []string) (err error)
 	}
 	res := BenchResult{Date: time.Now().UTC().Format(time.DateOnly), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, CPUs: runtime.NumCPU()}
 	opts := nodeOptions()
+	opts.Audiences = []string{node.ShelterAudience} // the generated shelters have sealed locations
 	path := filepath.Join(dir, "bench")
 	n, err := node.Init(ctx, path, []byte(benchPassphrase), opts)
 	if err != nil {
@@ -331,7 +332,13 @@ func (c *benchCmd) Run(ctx context.Context, env *Env, args []string) (err error)
 		if err != nil && err != errFull {
 			return err
 		}
-		other, err := node.Init(ctx, filepath.Join(dir, "other"), []byte(benchPassphrase), opts)
+		inv, err := n.MakeInvite(node.InviteOptions{Role: node.RoleCoordinator, Areas: []string{"*:*"}})
+		if err != nil {
+			return err
+		}
+		oopts := opts
+		oopts.Join = &inv
+		other, err := node.Init(ctx, filepath.Join(dir, "other"), []byte(benchPassphrase), oopts)
 		if err != nil {
 			return err
 		}

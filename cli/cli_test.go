@@ -264,9 +264,9 @@ func TestPassphrasesPipedAndFromNotepad(t *testing.T) {
 // Two laptops edit one field apart; after they exchange entries, floe
 // conflicts lists both values and floe resolve --keep settles it.
 func TestConflictsAndResolveByCLI(t *testing.T) {
-	a, b := newCLI(t), newCLI(t)
+	a := newCLI(t)
 	a.ok("init")
-	b.ok("init")
+	b := joinCLI(t, a, "coordinator", "*:*")
 	id := strings.TrimSpace(a.ok("dir", "add", "name=Sample Legal Clinic (fictional)", "kind=legal", "hours=9-5"))
 	exchangeDirs(t, a, b)
 	a.ok("dir", "set", id[:8], "hours=Mon-Fri 9-5")
@@ -308,6 +308,24 @@ func TestConflictsAndResolveByCLI(t *testing.T) {
 }
 
 // exchangeDirs gives each node the other's entries, as sync will.
+// joinCLI makes a laptop that joined admin's network by the CLI steps
+// (invite, init --join, admit) and got its certificate.
+func joinCLI(t *testing.T, admin *cliEnv, role string, areas ...string) *cliEnv {
+	t.Helper()
+	dir := t.TempDir()
+	inv, req := filepath.Join(dir, "invite.txt"), filepath.Join(dir, "request.txt")
+	args := []string{"member", "invite", "--role", role, "--out", inv}
+	for _, a := range areas {
+		args = append(args, "--area", a)
+	}
+	admin.ok(args...)
+	c := newCLI(t)
+	c.ok("init", "--join", inv, "--out", req)
+	admin.ok("member", "admit", req)
+	exchangeDirs(t, admin, c)
+	return c
+}
+
 func exchangeDirs(t *testing.T, a, b *cliEnv) {
 	t.Helper()
 	open := func(c *cliEnv) *node.Node {

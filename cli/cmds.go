@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/floe-north/floe/node"
@@ -13,28 +14,43 @@ import (
 )
 
 type initCmd struct {
-	network string
-	join    string
+	network  string
+	join     string
+	out      string
+	name     string
+	audience string
 }
 
 func (*initCmd) Name() string     { return "init" }
 func (*initCmd) Synopsis() string { return "create a new, encrypted node" }
 func (*initCmd) Usage() string {
-	return `Usage: floe init [--network NAME | --join FILE] [--dir DIR] [--passphrase-file FILE] [--json]
+	return `Usage: floe init [--network NAME] [--audience LIST] [--dir DIR] [--passphrase-file FILE] [--json]
+       floe init --join INVITE --out REQUEST [--name NAME] [--dir DIR]
 
 Creates a node in DIR: an encrypted store and a new device key. The
 passphrase (at least 8 characters) unlocks it; there is no way to recover
 it, so keep it somewhere safe. init never overwrites: it refuses a directory
 that already holds a node or anything else.
 
-With --network NAME (or neither flag) the node starts a new network of its
-own. With --join FILE it joins the network of an invite made by
-'floe member invite', and the inviting node becomes its first peer.
+Without --join the node starts a new network and holds its root key: it is
+the network's admin device, which invites and admits the others ('floe
+member --help'). --audience shelter also makes it a reader of shelter
+locations; that is the default for a laptop that works alone (no
+--network), and off with --network, so that the admin's laptop cannot read
+them. --audience none turns it off.
+
+With --join INVITE it joins the network of an invite made by 'floe member
+invite', with the inviting laptop as its first peer, and writes a join
+request to REQUEST (default floe-join-request.txt). The admin admits it
+with 'floe member admit REQUEST'; the certificate arrives at the next sync.
 `
 }
 func (c *initCmd) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.network, "network", "", "the name of the new network")
 	fs.StringVar(&c.join, "join", "", "an invite file from 'floe member invite'")
+	fs.StringVar(&c.out, "out", "floe-join-request.txt", "with --join: where to write the join request")
+	fs.StringVar(&c.name, "name", "", "with --join: what to call this laptop (the admin sees it)")
+	fs.StringVar(&c.audience, "audience", "", "audiences of a new network's first device: shelter or none")
 }
 func (c *initCmd) Run(ctx context.Context, env *Env, args []string) error {
 	if err := wantArgs(args, 0, "no arguments", "init"); err != nil {
@@ -45,6 +61,17 @@ func (c *initCmd) Run(ctx context.Context, env *Env, args []string) error {
 	}
 	opts := nodeOptions()
 	opts.NetworkName = c.network
+	switch c.audience {
+	case "":
+		if c.network == "" {
+			opts.Audiences = []string{node.ShelterAudience}
+		}
+	case "none":
+	case node.ShelterAudience:
+		opts.Audiences = []string{node.ShelterAudience}
+	default:
+		return usagef("floe init --help", "--audience is shelter or none")
+	}
 	if c.join != "" {
 		b, err := readSmallFile(c.join, node.MaxInviteLen)
 		if err != nil {
@@ -55,6 +82,9 @@ func (c *initCmd) Run(ctx context.Context, env *Env, args []string) error {
 			return fmt.Errorf("%s: %w", c.join, err)
 		}
 		opts.Join = &inv
+		if _, err := os.Stat(c.out); err == nil {
+			return fmt.Errorf("%s already exists; give another --out; nothing was created", c.out)
+		}
 	}
 	dir, err := env.Dir()
 	if err != nil {
@@ -73,12 +103,19 @@ func (c *initCmd) Run(ctx context.Context, env *Env, args []string) error {
 	}
 	defer n.Close()
 	net := n.Network()
+	if opts.Join != nil {
+		if err := writeJoinRequest(env, n, c.name, c.out); err != nil {
+			return fmt.Errorf("the node was created, but the join request was not: %w; make it with 'floe member request --out FILE'", err)
+		}
+	}
 	if env.JSON {
 		return printJSON(env.Out, map[string]string{"node_id": n.ID().String(), "dir": dir, "network": net.Name, "network_id": net.ID.String()})
 	}
 	env.Printf("created a node in %s\nnode ID %s\nnetwork %q (%s)\n", dir, n.ID(), net.Name, net.ID)
 	if opts.Join != nil {
-		env.Printf("joined: on the inviting node, run 'floe peer add %s' so it accepts this one\n", n.ID())
+		env.Printf("joined as a %s (%s); waiting for the admin to admit it\n", opts.Join.Role, strings.Join(opts.Join.Areas, " "))
+	} else {
+		env.Printf("this laptop holds the network's root key: it admits and revokes devices (floe member --help)\n")
 	}
 	return nil
 }

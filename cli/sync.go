@@ -354,65 +354,6 @@ func (c *nodeCmd) Run(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// memberCmd is `floe member invite`.
-type memberCmd struct {
-	out  string
-	addr multiFlag
-	name string
-}
-
-func (*memberCmd) Name() string { return "member" }
-func (*memberCmd) Synopsis() string {
-	return "invite a new laptop into this node's network (member invite)"
-}
-func (*memberCmd) Usage() string {
-	return `Usage: floe member invite --out FILE [--addr ADDR]... [--name NAME]
-
-Writes an invite: the network's name, ID and key, and how to reach this
-node. On the new laptop, 'floe init --join FILE' creates a node in the
-network with this node as its first peer. Then add the new laptop here
-with 'floe peer add' (its device ID is printed by its init).
-
-Anyone holding the invite can connect to the network's nodes that know
-them, so carry it in person, and delete it once used.
-`
-}
-func (c *memberCmd) Flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.out, "out", "", "invite: the file to write")
-	fs.Var(&c.addr, "addr", "invite: an address where this node listens (from 'floe node run'); may repeat")
-	fs.StringVar(&c.name, "name", "", "invite: what the new laptop calls this node")
-}
-func (c *memberCmd) Run(ctx context.Context, env *Env, args []string) error {
-	if len(args) != 1 || args[0] != "invite" {
-		return usagef("floe member invite --out FILE", "the only subcommand is invite")
-	}
-	if c.out == "" {
-		return usagef("floe member invite --out FILE", "--out is required")
-	}
-	var addrs []string
-	for _, a := range c.addr {
-		t, _, err := node.ParseAddr(a)
-		if err != nil {
-			if !strings.HasPrefix(a, "/") {
-				return usagef("floe member invite --help", "%v", err)
-			}
-			t = a
-		}
-		addrs = append(addrs, t)
-	}
-	n, err := env.Open(ctx)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	inv := n.Invite(addrs, c.name)
-	if err := writeFileNew(c.out, node.EncodeInvite(inv), 0o600); err != nil {
-		return err
-	}
-	env.Printf("wrote an invite to network %q to %s; carry it in person and delete it once used\n", inv.Network.Name, c.out)
-	return nil
-}
-
 // writeFileNew writes a file that must not exist yet, readable by its
 // owner only.
 func writeFileNew(path string, b []byte, mode os.FileMode) error {

@@ -40,15 +40,19 @@ func TestTwoNodesSyncOverTheNetwork(t *testing.T) {
 	port := freePort(t)
 	addr := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)
 	inv := filepath.Join(t.TempDir(), "invite.txt")
-	hub.ok("member", "invite", "--out", inv, "--name", "hub", "--addr", addr)
-	hub.fails(ExitError, "already exists", "member", "invite", "--out", inv)
-	out := lap.ok("init", "--join", inv)
-	if !strings.Contains(out, "kivalliq") {
-		t.Errorf("init --join should name the network: %s", out)
+	invite := []string{"member", "invite", "--role", "outreach-worker", "--area", "outreach:kivalliq/arviat", "--area", "directory:*", "--out", inv, "--name", "hub", "--addr", addr}
+	hub.ok(invite...)
+	hub.fails(ExitError, "already exists", invite...)
+	req := filepath.Join(t.TempDir(), "request.txt")
+	out := lap.ok("init", "--join", inv, "--out", req, "--name", "laptop")
+	if !strings.Contains(out, "kivalliq") || !strings.Contains(out, "outreach-worker") {
+		t.Errorf("init --join should name the network and the role: %s", out)
 	}
-	lapID := statusJSON(t, lap)["node_id"].(string)
-	hub.ok("peer", "add", "--name", "laptop", lapID)
-	lap.ok("outreach", "add", "date=2026-11-20", "community=Arviat", "contact=phone", "subject=P-17")
+	lap.fails(ExitError, "no certificate yet", "outreach", "add", "date=2026-11-20", "community=Arviat", "contact=phone", "subject=P-16")
+	if out := hub.ok("member", "admit", req); !strings.Contains(out, "outreach-worker") {
+		t.Errorf("admit output: %s", out)
+	}
+	hub.fails(ExitError, "used already", "member", "admit", req)
 
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -66,6 +70,11 @@ func TestTwoNodesSyncOverTheNetwork(t *testing.T) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if r.code == 0 {
+		// The certificate came with the first sync: now the laptop writes.
+		lap.ok("outreach", "add", "date=2026-11-20", "community=Arviat", "contact=phone", "subject=P-17")
+		r = lap.run("sync", "hub")
 	}
 	stop()
 	wg.Wait()
@@ -130,10 +139,10 @@ func TestBundlesByFile(t *testing.T) {
 	}
 	dir := t.TempDir()
 	inv := filepath.Join(dir, "invite.txt")
-	hub.ok("member", "invite", "--out", inv, "--name", "hub")
-	lap.ok("init", "--join", inv)
-	lapID := statusJSON(t, lap)["node_id"].(string)
-	hub.ok("peer", "add", "--name", "laptop", lapID)
+	hub.ok("member", "invite", "--role", "coordinator", "--area", "*:*", "--out", inv, "--name", "hub")
+	req := filepath.Join(dir, "request.txt")
+	lap.ok("init", "--join", inv, "--out", req, "--name", "laptop")
+	hub.ok("member", "admit", req)
 
 	b1 := filepath.Join(dir, "to-laptop-1.floe")
 	out := hub.ok("bundle", "export", "--for", "laptop", "--out", b1)

@@ -47,6 +47,10 @@ func (n *Node) AddBatch(ctx context.Context, coll string, records [][]Change) ([
 	if err != nil {
 		return nil, err
 	}
+	if n.key == nil {
+		return nil, ErrLocked
+	}
+	area := n.DefaultArea(coll)
 	var all []sp.Entry
 	ids := make([]sp.RecordID, len(records))
 	for i, changes := range records {
@@ -57,9 +61,18 @@ func (n *Node) AddBatch(ctx context.Context, coll string, records [][]Change) ([
 		if err := checkRequired(schema, es); err != nil {
 			return nil, fmt.Errorf("record %d: %w", i+1, err)
 		}
-		ids[i] = sp.NewRecordID()
+		ids[i] = sp.NewRecordIDIn(coll, area)
 		for j := range es {
-			es[j].Collection, es[j].Record = coll, ids[i]
+			e := &es[j]
+			e.Collection, e.Record, e.Area, e.Author = coll, ids[i], area, n.id
+			if err := n.checkLocalWrite(e); err != nil {
+				return nil, err
+			}
+			if isSealedField(coll, e.Field) {
+				if e.Value, err = n.sealValue(coll, ids[i], e.Field, e.Value); err != nil {
+					return nil, fmt.Errorf("record %d: %w", i+1, err)
+				}
+			}
 		}
 		all = append(all, es...)
 	}

@@ -40,12 +40,24 @@ func (n *Node) ExportBundle(ctx context.Context, w io.Writer, peer sp.DeviceID) 
 	if peer == n.id {
 		return out, errors.New("that is this node itself")
 	}
+	if err := n.checkRecipient(peer); err != nil {
+		return out, err
+	}
 	ack, err := n.peerAck(peer)
 	if err != nil {
 		return out, err
 	}
 	out.Everything = ack == nil
-	keys, err := n.syncKeys(ctx)
+	var keys []sp.SyncKey
+	var d sp.Digest
+	if filter := n.offerFilter(peer); filter != nil {
+		keys, d, err = n.offerKeys(ctx, filter)
+	} else {
+		keys, err = n.syncKeys(ctx)
+		for i := range keys {
+			d.Add(keys[i].Hash())
+		}
+	}
 	if err != nil {
 		return out, err
 	}
@@ -105,10 +117,6 @@ func (n *Node) ExportBundle(ctx context.Context, w io.Writer, peer sp.DeviceID) 
 			}
 			batch = batch[:0]
 		}
-	}
-	var d sp.Digest
-	for i := range keys {
-		d.Add(keys[i].Hash())
 	}
 	var salt sp.Salt
 	rand.Read(salt[:])
@@ -190,8 +198,10 @@ func (n *Node) ImportBundle(ctx context.Context, r io.Reader) (BundleImport, err
 			return fmt.Errorf("%w: this node made it (for %s); carry it to that laptop; nothing was applied", ErrWrongBundle, h.To.Short())
 		case h.To != n.id:
 			return fmt.Errorf("%w: it was made for device %s, and this is %s; nothing was applied", ErrWrongBundle, h.To.Short(), n.id.Short())
-		case !n.isPeer(h.From):
-			return fmt.Errorf("%w: it comes from device %s, which is not one of this node's peers; if it should be, add it with 'floe peer add %s' and import again; nothing was applied", ErrWrongBundle, h.From.Short(), h.From)
+		case n.Revoked(h.From):
+			return fmt.Errorf("%w: it comes from device %s, which has been revoked; nothing was applied", ErrWrongBundle, h.From.Short())
+		case !n.allowedPeer(h.From) && !n.isPeer(h.From):
+			return fmt.Errorf("%w: it comes from device %s, which is not a member of this network nor one of this node's peers; nothing was applied", ErrWrongBundle, h.From.Short())
 		}
 		out.From = h.From
 		return nil
@@ -215,6 +225,11 @@ func (n *Node) ImportBundle(ctx context.Context, r io.Reader) (BundleImport, err
 	out.Report = rep
 	if err != nil {
 		return out, err
+	}
+	if out.New > 0 {
+		if _, err := n.Maintain(ctx); err != nil {
+			n.log.Warn("key maintenance after the bundle failed", "err", err)
+		}
 	}
 	if rep.Signed && rep.Ack != nil {
 		if err := n.setPeerAck(out.From, rep.Ack); err != nil {

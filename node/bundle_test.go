@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -43,7 +44,8 @@ func TestBundlesConvergeAndShrink(t *testing.T) {
 		t.Error("a first bundle should say it holds everything")
 	}
 	im := importB(t, b, toB)
-	if im.New != ex.Entries || !im.Report.Signed || im.Report.Problems() != "" {
+	// b already holds the members records it got when admitted.
+	if im.New+im.Known != ex.Entries || im.New < 2000 || !im.Report.Signed || im.Report.Problems() != "" {
 		t.Fatalf("import: %+v, problems %q", im, im.Report.Problems())
 	}
 	toA, _ := export(t, b, a) // carries b's acknowledgement
@@ -128,6 +130,7 @@ func TestBundleForAnotherNodeIsRefused(t *testing.T) {
 	addDirectory(t, a, 1, 5)
 	forB, _ := export(t, a, b)
 	other := newHarness(t).init() // another network
+	otherBefore := status(t, other).Entries
 	if _, err := other.ImportBundle(ctx, bytes.NewReader(forB)); !errors.Is(err, node.ErrWrongBundle) || !strings.Contains(err.Error(), "does not open with this device's key") {
 		t.Errorf("another network: %v", err)
 	}
@@ -135,16 +138,15 @@ func TestBundleForAnotherNodeIsRefused(t *testing.T) {
 	inv := a.Invite(nil, "hub")
 	hc.opts.Join = &inv
 	c := hc.init() // same network, another device
+	cBefore := status(t, c).Entries
 	if _, err := c.ImportBundle(ctx, bytes.NewReader(forB)); !errors.Is(err, node.ErrWrongBundle) || !strings.Contains(err.Error(), "made for another device") {
 		t.Errorf("another device: %v", err)
 	}
 	if _, err := a.ImportBundle(ctx, bytes.NewReader(forB)); !errors.Is(err, node.ErrWrongBundle) {
 		t.Errorf("own bundle: %v", err)
 	}
-	for _, n := range []*node.Node{other, c} {
-		if st, _ := n.Status(ctx); st.Entries != 0 {
-			t.Error("a refused bundle applied entries")
-		}
+	if status(t, other).Entries != otherBefore || status(t, c).Entries != cBefore {
+		t.Error("a refused bundle applied entries")
 	}
 }
 
@@ -171,6 +173,8 @@ func TestBundleCarriesUrgentReferralsFirst(t *testing.T) {
 	_, err = fieldkit.ReadBundle(plain, nil, func(es []sp.Entry) error {
 		for _, e := range es {
 			switch {
+			case e.Collection == node.Members:
+				order = append(order, "members")
 			case e.Record == urgent:
 				order = append(order, "urgent")
 			case e.Collection == node.Directory:
@@ -184,36 +188,67 @@ func TestBundleCarriesUrgentReferralsFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rank := map[string]int{"urgent": 0, "directory": 1, "other": 2}
+	rank := map[string]int{"members": -1, "urgent": 0, "directory": 1, "other": 2}
 	for i := 1; i < len(order); i++ {
 		if rank[order[i]] < rank[order[i-1]] {
 			t.Fatalf("entry %d is %s after %s; order %v", i, order[i], order[i-1], order)
 		}
+	}
+	for len(order) > 0 && order[0] == "members" {
+		order = order[1:]
 	}
 	if order[0] != "urgent" {
 		t.Fatalf("the urgent referral did not go first: %v", order)
 	}
 }
 
-// A bundle from a device that is not a peer (or no longer one) is refused,
-// and importing it does not put its sender back on the peer list, which is
-// also the list of devices allowed to connect.
-func TestBundleFromARemovedPeerIsRefused(t *testing.T) {
+// A bundle from a revoked device is refused whole, and importing it does
+// not put its sender back on the peer list.
+func TestBundleFromARevokedDeviceIsRefused(t *testing.T) {
 	_, a, _, b := pairNodes(t)
 	addDirectory(t, b, 1, 5)
 	fromB, _ := export(t, b, a)
-	if err := a.RemovePeer(b.ID()); err != nil {
+	if _, err := a.Revoke(ctx, b.ID(), "lost on the ice road"); err != nil {
 		t.Fatal(err)
 	}
+	before := status(t, a)
 	_, err := a.ImportBundle(ctx, bytes.NewReader(fromB))
-	if !errors.Is(err, node.ErrWrongBundle) || !strings.Contains(err.Error(), "not one of this node's peers") {
-		t.Fatalf("want a refusal naming an unknown sender, got %v", err)
+	if !errors.Is(err, node.ErrWrongBundle) || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("want a refusal naming a revoked sender, got %v", err)
 	}
 	if ps, _ := a.Peers(); len(ps) != 0 {
-		t.Fatalf("the import put the removed peer back: %+v", ps)
+		t.Fatalf("the import put the revoked device back on the peer list: %+v", ps)
 	}
-	if st, _ := a.Status(ctx); st.Entries != 0 {
-		t.Fatal("entries applied from an unknown sender")
+	if st := status(t, a); st.StateHash != before.StateHash {
+		t.Fatal("entries applied from a revoked sender")
+	}
+	// Nor does a's own export go to it.
+	if _, err := a.ExportBundle(ctx, io.Discard, b.ID()); !errors.Is(err, node.ErrRevoked) {
+		t.Fatalf("a bundle was made for a revoked device: %v", err)
+	}
+}
+
+// A bundle from a device with no certificate (not a peer either) is
+// refused before anything is applied.
+func TestBundleFromAStrangerIsRefused(t *testing.T) {
+	_, a, _, _ := pairNodes(t)
+	hx := newHarness(t)
+	inv := a.Invite(nil, "hub")
+	hx.opts.Join = &inv
+	x := hx.init() // has the network key, never admitted
+	if err := x.AddPeer(node.Peer{Device: a.ID(), Name: "a2"}); err == nil {
+		t.Log("peer already known")
+	}
+	var buf bytes.Buffer
+	if _, err := x.ExportBundle(ctx, &buf, a.ID()); err != nil {
+		t.Fatal(err)
+	}
+	before := status(t, a)
+	if _, err := a.ImportBundle(ctx, &buf); !errors.Is(err, node.ErrWrongBundle) || !strings.Contains(err.Error(), "not a member") {
+		t.Fatalf("want a refusal naming a stranger, got %v", err)
+	}
+	if status(t, a).StateHash != before.StateHash {
+		t.Fatal("a stranger's bundle changed the store")
 	}
 }
 
@@ -260,8 +295,21 @@ func TestBundleIsSealedToItsRecipient(t *testing.T) {
 	if im.New == 0 || !im.Report.Signed {
 		t.Fatalf("the recipient could not open it: %+v", im)
 	}
-	r, _ := b.Get(ctx, node.Directory, shelter, node.ReadOptions{Reveal: []string{"location"}})
-	if !strings.Contains(r.Get("location"), fieldkit.CanaryMarker) {
-		t.Fatal("the recipient did not get the location")
+	// b is a coordinator: it holds the sealed value and cannot open it.
+	if _, err := b.Get(ctx, node.Directory, shelter, node.ReadOptions{Reveal: []string{"location"}}); !errors.Is(err, node.ErrNotAllowed) {
+		t.Fatalf("a coordinator revealed a shelter location: %v", err)
 	}
+	// A shelter-staff device gets it in its own bundle and opens it.
+	_, s := join(t, a, node.RoleShelterStaff, "*:*")
+	im = importB(t, s, exportB(t, a, s))
+	r, err := s.Get(ctx, node.Directory, shelter, node.ReadOptions{Reveal: []string{"location"}})
+	if err != nil || !strings.Contains(r.Get("location"), fieldkit.CanaryMarker) {
+		t.Fatalf("the shelter-staff recipient did not get the location: %v", err)
+	}
+}
+
+func exportB(t *testing.T, from, to *node.Node) []byte {
+	t.Helper()
+	b, _ := export(t, from, to)
+	return b
 }

@@ -40,7 +40,7 @@ func (n *Node) StartHost(ctx context.Context, listen []string, opts SyncOptions)
 		}
 		s.Close()
 	}
-	return NewHost(ctx, HostConfig{Key: n.key, PSK: n.net.PSK, Listen: listen, Allowed: n.isPeer, Logger: n.base}, handle)
+	return NewHost(ctx, HostConfig{Key: n.key, PSK: n.PSK(), Listen: listen, Allowed: n.allowedPeer, Logger: n.base}, handle)
 }
 
 // SyncPeer runs one session with a known peer through host.

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -14,8 +15,9 @@ import (
 // network, respects the caps, and encodes back to an invite that decodes
 // the same.
 func FuzzDecodeInvite(f *testing.F) {
-	net := Network{ID: sp.NetworkID{1, 2, 3}, Name: "kivalliq", PSK: [32]byte{9}}
-	good := EncodeInvite(Invite{Network: net, From: sp.DeviceID{5}, Name: "hub", Addrs: []string{"/ip4/127.0.0.1/tcp/7420"}})
+	net := Network{ID: sp.NetworkID{1, 2, 3}, Name: "kivalliq", PSK: [32]byte{9}, Root: make([]byte, 32)}
+	good := EncodeInvite(Invite{Network: net, From: sp.DeviceID{5}, Name: "hub", Addrs: []string{"/ip4/127.0.0.1/tcp/7420"},
+		ID: [16]byte{7}, Role: RoleOutreach, Areas: []string{"outreach:kivalliq/arviat"}})
 	f.Add(good)
 	f.Add(append([]byte("\ufeff"), bytes.ReplaceAll(good, []byte("\n"), []byte("\r\n"))...))
 	f.Add(good[:len(good)/2])
@@ -38,7 +40,7 @@ func FuzzDecodeInvite(f *testing.F) {
 			t.Fatal("an invite over the caps decoded")
 		}
 		again, err := DecodeInvite(EncodeInvite(inv))
-		if err != nil || again.Network != inv.Network || again.From != inv.From || again.Name != inv.Name ||
+		if err != nil || !reflect.DeepEqual(again.Network, inv.Network) || again.ID != inv.ID || again.Role != inv.Role || again.From != inv.From || again.Name != inv.Name ||
 			strings.Join(again.Addrs, " ") != strings.Join(inv.Addrs, " ") {
 			t.Fatalf("invite does not round-trip: %v", err)
 		}

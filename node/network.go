@@ -20,6 +20,9 @@ type Network struct {
 	ID   sp.NetworkID `cbor:"1,keyasint"`
 	Name string       `cbor:"2,keyasint"`
 	PSK  [32]byte     `cbor:"3,keyasint"`
+	// Root is the network's root public key: it signs certificates,
+	// revocations and key epochs.
+	Root []byte `cbor:"4,keyasint,omitempty"`
 }
 
 const metaNetwork = "network"
@@ -88,6 +91,11 @@ type Invite struct {
 	From    sp.DeviceID `cbor:"2,keyasint"`
 	Addrs   []string    `cbor:"3,keyasint,omitempty"`
 	Name    string      `cbor:"4,keyasint,omitempty"` // what to call the inviting device
+	// ID names the invite on the admin's device, which recorded the role
+	// and areas; Role and Areas here are for the new laptop to show.
+	ID    [16]byte `cbor:"5,keyasint,omitempty"`
+	Role  string   `cbor:"6,keyasint,omitempty"`
+	Areas []string `cbor:"7,keyasint,omitempty"`
 }
 
 const inviteHeader = "FLOE INVITE v1"
@@ -142,8 +150,16 @@ func DecodeInvite(b []byte) (Invite, error) {
 	if inv.Network.ID == (sp.NetworkID{}) || inv.Network.PSK == ([32]byte{}) {
 		return inv, fmt.Errorf("%w: it names no network", ErrBadInvite)
 	}
+	if len(inv.Network.Root) != 32 || inv.ID == ([16]byte{}) {
+		return inv, fmt.Errorf("%w: it has no root key or invite ID (made by an older Floe?); ask the admin for a new invite", ErrBadInvite)
+	}
 	if !utf8.ValidString(inv.Network.Name) || len(inv.Network.Name) > MaxNetworkName || strings.ContainsFunc(inv.Network.Name, unicode.IsControl) {
 		return inv, fmt.Errorf("%w: the network name is not one line of at most %d bytes", ErrBadInvite, MaxNetworkName)
+	}
+	if inv.Role != "" || len(inv.Areas) > 0 {
+		if _, err := CheckGrants(inv.Role, inv.Areas); err != nil {
+			return inv, fmt.Errorf("%w: %v", ErrBadInvite, err)
+		}
 	}
 	// The inviting device becomes the first peer: its name and addresses
 	// follow the peer list's rules, checked here so that init does not

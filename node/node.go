@@ -32,6 +32,10 @@ type Options struct {
 	// join the invite's network instead.
 	NetworkName string
 	Join        *Invite
+	// Audiences are the sealed-field audiences the first device of a new
+	// network belongs to (e.g. ShelterAudience for a laptop that works
+	// alone); none by default.
+	Audiences []string
 }
 
 // Node is an open node.
@@ -46,7 +50,17 @@ type Node struct {
 	net   Network
 	pmu   sync.Mutex   // serializes changes to the peer list and acks
 	base  *slog.Logger // the logger as given, for other subsystems
+	trust *trust
+	// pending holds verified entries whose author's certificate has not
+	// arrived (guarded by mu); they are retried when certificates do.
+	pending    []sp.Entry
+	pendingSet map[sp.EntryHash]bool
+	kmu        sync.Mutex        // guards keys
+	keys       map[string][]byte // unwrapped group secrets, dropped by Lock
 }
+
+// ErrLocked means the node was locked: its keys are gone from memory.
+var ErrLocked = errors.New("the node is locked; unlock it with the passphrase")
 
 const metaDeviceKey = "device-key"
 
@@ -92,6 +106,12 @@ func Init(ctx context.Context, dir string, passphrase []byte, opts Options) (*No
 	}
 	if err == nil && opts.Join != nil {
 		err = n.AddPeer(Peer{Device: opts.Join.From, Name: opts.Join.Name, Addrs: opts.Join.Addrs})
+		if err == nil {
+			err = n.st.PutMeta(metaJoinInvite, opts.Join.ID[:])
+		}
+	}
+	if err == nil && opts.Join == nil {
+		err = n.initRoot(ctx, opts.Audiences)
 	}
 	if err != nil {
 		st.Close()
@@ -131,18 +151,43 @@ func Open(ctx context.Context, dir string, passphrase []byte, opts Options) (*No
 		return nil, err
 	}
 	n.clock.Observe(sum.LastWrite)
+	if err := n.loadTrust(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
 	return n, nil
 }
 
 func newNode(st *store.Store, key ed25519.PrivateKey, opts Options) *Node {
-	n := &Node{st: st, key: key, log: opts.Logger.With("subsystem", "node"), base: opts.Logger, now: opts.Now}
+	n := &Node{st: st, key: key, log: opts.Logger.With("subsystem", "node"), base: opts.Logger, now: opts.Now,
+		trust: newTrust(), keys: map[string][]byte{}}
 	copy(n.id[:], key.Public().(ed25519.PublicKey))
 	n.clock.MaxDrift = opts.MaxDrift
 	return n
 }
 
-// Close closes the store.
-func (n *Node) Close() error { return n.st.Close() }
+// Close closes the store and drops the keys from memory.
+func (n *Node) Close() error {
+	n.dropKeys()
+	return n.st.Close()
+}
+
+// Lock closes the store and drops every key from memory, as far as Go
+// allows: the device key and unwrapped group keys are overwritten (copies
+// the runtime made meanwhile cannot be reached). Reopen with Open.
+func (n *Node) Lock() error { return n.Close() }
+
+func (n *Node) dropKeys() {
+	n.kmu.Lock()
+	defer n.kmu.Unlock()
+	for k, v := range n.keys {
+		clear(v)
+		delete(n.keys, k)
+	}
+	clear(n.key)
+	n.key = nil
+	clear(n.net.PSK[:])
+}
 
 // ID is the device ID.
 func (n *Node) ID() sp.DeviceID { return n.id }
@@ -188,27 +233,60 @@ func splitPath(p string) (top, elem string, ok bool) {
 // write stamps, signs and applies new entries for one record. build gets
 // the record's current entries and returns the entries to write without
 // time, author, context or signature.
-func (n *Node) write(ctx context.Context, coll string, id sp.RecordID, build func(cur []sp.Entry) ([]sp.Entry, error)) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	cur, err := n.st.Record(ctx, coll, id)
-	if err != nil && !errors.Is(err, sp.ErrNotFound) {
-		return err
-	}
-	if len(cur) == 1 && cur[0].Kind == sp.KindTombstone {
-		return fmt.Errorf("%w: %s can no longer be changed; add a new record instead", ErrDeleted, id.Short())
-	}
-	es, err := build(cur)
+//
+// area is the area of a new record; an existing record keeps its own.
+// Every entry is checked as a peer would check it (this device's
+// certificate must allow it), and sensitive fields are sealed here, before
+// they are ever an entry.
+func (n *Node) write(ctx context.Context, coll string, id sp.RecordID, area string, build func(cur []sp.Entry) ([]sp.Entry, error)) error {
+	changes, err := n.writeLocked(ctx, coll, id, area, build)
 	if err != nil {
 		return err
 	}
+	return n.afterTrust(ctx, changes)
+}
+
+func (n *Node) writeLocked(ctx context.Context, coll string, id sp.RecordID, area string, build func(cur []sp.Entry) ([]sp.Entry, error)) ([]trustChange, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.key == nil {
+		return nil, ErrLocked
+	}
+	cur, err := n.st.Record(ctx, coll, id)
+	if err != nil && !errors.Is(err, sp.ErrNotFound) {
+		return nil, err
+	}
+	if len(cur) == 1 && cur[0].Kind == sp.KindTombstone {
+		return nil, fmt.Errorf("%w: %s can no longer be changed; add a new record instead", ErrDeleted, id.Short())
+	}
+	es, err := build(cur)
+	if err != nil {
+		return nil, err
+	}
+	if len(es) == 0 {
+		return nil, nil
+	}
+	for _, c := range cur {
+		area = c.Area
+		break
+	}
 	now := n.now()
 	if err := n.checkClock(now); err != nil {
-		return err
+		return nil, err
 	}
 	for i := range es {
 		e := &es[i]
-		e.Collection, e.Record = coll, id
+		e.Collection, e.Record, e.Area, e.Author = coll, id, area, n.id
+		if coll != Members {
+			if err := n.checkLocalWrite(e); err != nil {
+				return nil, err
+			}
+		}
+		if e.Kind == sp.KindValue && isSealedField(coll, e.Field) {
+			if e.Value, err = n.sealValue(coll, id, e.Field, e.Value); err != nil {
+				return nil, err
+			}
+		}
 		e.Time = n.clock.Now(now)
 		if e.Kind == sp.KindValue {
 			var sib []sp.Entry
@@ -221,11 +299,44 @@ func (n *Node) write(ctx context.Context, coll string, id sp.RecordID, build fun
 		}
 		e.Sign(n.key)
 		if err := e.Validate(); err != nil {
-			return err
+			return nil, err
+		}
+		if err := n.authorize(e); err != nil {
+			return nil, err
 		}
 	}
-	_, err = n.st.ApplyVerified(ctx, es)
-	return err
+	if _, err = n.st.ApplyVerified(ctx, es); err != nil {
+		return nil, err
+	}
+	return n.observeAll(es), nil
+}
+
+// observeAll feeds applied members entries to the trust state.
+func (n *Node) observeAll(es []sp.Entry) []trustChange {
+	var out []trustChange
+	for i := range es {
+		if es[i].Collection == Members {
+			if ch := n.observe(&es[i]); len(ch.revoked) > 0 || ch.epochs || ch.certs {
+				out = append(out, ch)
+			}
+		}
+	}
+	return out
+}
+
+// afterTrust acts on new revocations: entries their devices wrote after
+// them are forgotten, and cached keys are dropped (a new epoch may
+// follow).
+func (n *Node) afterTrust(ctx context.Context, chs []trustChange) error {
+	for _, ch := range chs {
+		for _, r := range ch.revoked {
+			n.log.Info("device revoked", "device", r.Device.Short())
+			if _, err := n.forget(ctx, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // ErrClockBehind means this node's newest entry is stamped further ahead of
@@ -270,7 +381,7 @@ func (n *Node) Merge(ctx context.Context, es []sp.Entry) (sp.ApplyResult, error)
 func (n *Node) mergeFromPeer(ctx context.Context, es []sp.Entry) (res sp.ApplyResult, held, bad int, err error) {
 	res, errs, err := n.merge(ctx, es)
 	for _, e := range errs {
-		if errors.Is(e, sp.ErrClockAhead) {
+		if errors.Is(e, sp.ErrClockAhead) || errors.Is(e, ErrUnknownAuthor) {
 			held++
 		} else {
 			bad++
@@ -282,13 +393,26 @@ func (n *Node) mergeFromPeer(ctx context.Context, es []sp.Entry) (res sp.ApplyRe
 	return res, held, bad, err
 }
 
+// Every entry is authorized against the members collection: entries whose
+// author's certificate has not arrived yet are returned with
+// ErrUnknownAuthor (callers hold them back), and members entries are
+// applied first, so a batch that carries a certificate and its holder's
+// entries goes in whole.
 func (n *Node) merge(ctx context.Context, es []sp.Entry) (sp.ApplyResult, []error, error) {
+	res, errs, chs, err := n.mergeLocked(ctx, es)
+	if err != nil {
+		return res, errs, err
+	}
+	return res, errs, n.afterTrust(ctx, chs)
+}
+
+func (n *Node) mergeLocked(ctx context.Context, es []sp.Entry) (sp.ApplyResult, []error, []trustChange, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := n.now()
-	ok := es[:0:0]
 	var errs []error
 	verr := parallel(len(es), func(i int) error { return es[i].Verify() })
+	var pass []sp.Entry
 	for i := range es {
 		e := &es[i]
 		if err := verr[i]; err != nil {
@@ -299,7 +423,52 @@ func (n *Node) merge(ctx context.Context, es []sp.Entry) (sp.ApplyResult, []erro
 			errs = append(errs, err)
 			continue
 		}
+		pass = append(pass, *e)
+	}
+	// Members entries first, statements before wraps; each is observed as
+	// it passes, so later entries of the batch see it.
+	sortMembersFirst(pass)
+	ok := pass[:0:0]
+	var chs []trustChange
+	newCerts := false
+	for i := range pass {
+		e := &pass[i]
+		if err := n.authorize(e); err != nil {
+			if errors.Is(err, ErrUnknownAuthor) {
+				n.hold(e)
+			}
+			errs = append(errs, fmt.Errorf("entry %s by %s: %w", e.Hash().Short(), e.Author.Short(), err))
+			continue
+		}
+		if e.Collection == Members {
+			if ch := n.observe(e); len(ch.revoked) > 0 || ch.epochs || ch.certs {
+				chs = append(chs, ch)
+				newCerts = newCerts || ch.certs || ch.epochs
+			}
+		}
 		ok = append(ok, *e)
+	}
+	// Entries held for a certificate (or key epoch) that has now arrived
+	// go in with this batch.
+	for newCerts && len(n.pending) > 0 {
+		retry := n.pending
+		n.pending, n.pendingSet, newCerts = nil, nil, false
+		for i := range retry {
+			e := &retry[i]
+			if err := n.authorize(e); err != nil {
+				if errors.Is(err, ErrUnknownAuthor) {
+					n.hold(e)
+				}
+				continue
+			}
+			if e.Collection == Members {
+				if ch := n.observe(e); len(ch.revoked) > 0 || ch.epochs || ch.certs {
+					chs = append(chs, ch)
+					newCerts = newCerts || ch.certs || ch.epochs
+				}
+			}
+			ok = append(ok, *e)
+		}
 	}
 	// Observe first: if the apply fails part way, what it did apply is
 	// still ordered before this node's next write.
@@ -307,7 +476,28 @@ func (n *Node) merge(ctx context.Context, es []sp.Entry) (sp.ApplyResult, []erro
 		n.clock.Observe(ok[i].Time)
 	}
 	res, err := n.st.ApplyVerified(ctx, ok)
-	return res, errs, err
+	return res, errs, chs, err
+}
+
+// maxPending caps the entries held in memory for a certificate.
+const maxPending = 8192
+
+// hold keeps an entry for a retry once its author's certificate arrives.
+// Held entries are also reported to the peer as held back, so one lost
+// here comes again in a later session.
+func (n *Node) hold(e *sp.Entry) {
+	if len(n.pending) >= maxPending {
+		return
+	}
+	h := e.Hash()
+	if n.pendingSet == nil {
+		n.pendingSet = map[sp.EntryHash]bool{}
+	}
+	if n.pendingSet[h] {
+		return
+	}
+	n.pendingSet[h] = true
+	n.pending = append(n.pending, *e)
 }
 
 // Entries calls fn for every entry the node keeps, in sync order.

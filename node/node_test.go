@@ -44,8 +44,54 @@ func newHarness(t *testing.T) *harness {
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    h.clock.now,
 		Store:  store.Options{KDF: &store.KDFParams{Time: 1, MemoryKiB: 8 << 10, Threads: 1}},
+		// A first device that works alone reads its own shelter locations.
+		Audiences: []string{node.ShelterAudience},
 	}
 	return h
+}
+
+// join makes a node that joined a's network with an invite for role and
+// areas, was admitted by a, and has its certificate (a's members records
+// merged in), as after a first sync.
+func join(t *testing.T, a *node.Node, role string, areas ...string) (*harness, *node.Node) {
+	t.Helper()
+	h := newHarness(t)
+	inv, err := a.MakeInvite(node.InviteOptions{Role: role, Areas: areas, Name: "hub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.opts.Join = &inv
+	b := h.init()
+	name := "laptop"
+	if ps, _ := a.Peers(); len(ps) > 0 {
+		name = fmt.Sprintf("laptop-%d", len(ps)+1)
+	}
+	req, err := b.MakeJoinRequest(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Admit(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	giveMembers(t, a, b)
+	return h, b
+}
+
+// giveMembers merges from's members records into to.
+func giveMembers(t *testing.T, from, to *node.Node) {
+	t.Helper()
+	var es []sp.Entry
+	if err := from.Entries(ctx, func(e sp.Entry) error {
+		if e.Collection == node.Members {
+			es = append(es, e)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := to.Merge(ctx, es); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (h *harness) init() *node.Node {
@@ -183,8 +229,9 @@ func TestBadFieldInput(t *testing.T) {
 }
 
 func TestConcurrentEditsAreKeptAndResolved(t *testing.T) {
-	ha, hb := newHarness(t), newHarness(t)
-	a, b := ha.init(), hb.init()
+	ha := newHarness(t)
+	a := ha.init()
+	hb, b := join(t, a, node.RoleCoordinator, "*:*")
 	id := mustAdd(t, a, node.Directory, "name=Sample Legal Clinic (fictional)", "kind=legal", "hours=9-5")
 	exchange(t, a, b)
 	if err := a.Update(ctx, node.Directory, id, changes(t, "hours=Mon-Fri 9-5")); err != nil {
@@ -234,8 +281,9 @@ func TestConcurrentEditsAreKeptAndResolved(t *testing.T) {
 }
 
 func TestDeletedOutreachLeavesOnlyTombstone(t *testing.T) {
-	ha, hb := newHarness(t), newHarness(t)
-	a, b := ha.init(), hb.init()
+	ha := newHarness(t)
+	a := ha.init()
+	hb, b := join(t, a, node.RoleCoordinator, "*:*")
 	id := mustAdd(t, a, node.Outreach, "date=2026-11-20", "community=Igloolik", "contact=phone", "subject=S-7K3Q", "referred_to=Kids Help Phone")
 	exchange(t, a, b)
 	if err := a.Delete(ctx, node.Outreach, id); err != nil {
@@ -269,8 +317,11 @@ func TestDeletedOutreachLeavesOnlyTombstone(t *testing.T) {
 }
 
 func TestMergeRefusesForgedAndFutureEntries(t *testing.T) {
-	ha, hb := newHarness(t), newHarness(t)
-	a, b := ha.init(), hb.init()
+	ha := newHarness(t)
+	a := ha.init()
+	hb, b := join(t, a, node.RoleCoordinator, "*:*")
+	hc, c := join(t, a, node.RoleCoordinator, "*:*")
+	giveMembers(t, a, b) // b learns c's certificate
 	mustAdd(t, a, node.Directory, "name=Sample Health Centre (fictional)", "kind=health")
 	var es []sp.Entry
 	_ = a.Entries(ctx, func(e sp.Entry) error { es = append(es, e); return nil })
@@ -303,9 +354,7 @@ func TestMergeRefusesForgedAndFutureEntries(t *testing.T) {
 		t.Fatal("an entry stamped an hour ahead was merged")
 	}
 	// A device whose clock is five minutes ahead is within the bound.
-	hc := newHarness(t)
 	hc.clock.t = hb.clock.t.Add(5 * time.Minute)
-	c := hc.init()
 	ok := mustAdd(t, c, node.Directory, "name=Sample Transport Office (fictional)", "kind=transport")
 	es = es[:0]
 	_ = c.Entries(ctx, func(e sp.Entry) error {
@@ -383,9 +432,9 @@ func TestSensitiveLocationStaysHidden(t *testing.T) {
 			shelter = id
 		}
 	}
-	// A conflict on the location field, too.
-	hb := newHarness(t)
-	b := hb.init()
+	// A conflict on the location field, too, with a coordinator who may
+	// write a location (sealed to the audience) but not read it.
+	hb, b := join(t, n, node.RoleCoordinator, "*:*")
 	exchange(t, n, b)
 	if err := b.Update(ctx, node.Directory, shelter, changes(t, "location="+fieldkit.CanaryMarker+" moved")); err != nil {
 		t.Fatal(err)

@@ -113,7 +113,93 @@ func (n *Node) Get(ctx context.Context, coll string, id sp.RecordID, opts ReadOp
 		return Record{}, err
 	}
 	rv := sp.Fold(coll, id, es)
-	return view(&rv, opts), nil
+	r := view(&rv, opts)
+	for i := range r.Fields {
+		f := &r.Fields[i]
+		if !f.Sensitive {
+			continue
+		}
+		// Asked for by name (view leaves the others out): open it for a
+		// member of its audience, and write the audit record first.
+		if err := n.audit(ctx, coll, id, f.Path); err != nil {
+			return Record{}, fmt.Errorf("writing the audit record (nothing was revealed): %w", err)
+		}
+		fv := rv.Field(f.Path)
+		plain, err := n.openValue(coll, id, f.Path, fv.Current.Value)
+		if err != nil {
+			return Record{}, fmt.Errorf("revealing %s: %w", f.Path, err)
+		}
+		f.Value = plain
+		f.Current.Value = plain
+		for j := range f.Siblings {
+			if p, err := n.openValue(coll, id, f.Path, fv.Siblings[j].Value); err == nil {
+				f.Siblings[j].Value = p
+			} else {
+				f.Siblings[j].Value = "(sealed: " + err.Error() + ")"
+			}
+		}
+	}
+	return r, nil
+}
+
+// audit writes an audit record of a reveal: who revealed which field of
+// which record, and when (the entry's time). It never holds the value.
+func (n *Node) audit(ctx context.Context, coll string, id sp.RecordID, field string) error {
+	vals := map[string]string{"action": "reveal", "collection": coll, "record": id.String(), "field": field, "device": n.id.String()}
+	return n.write(ctx, Audit, sp.NewRecordID(), "", func([]sp.Entry) ([]sp.Entry, error) {
+		var es []sp.Entry
+		for _, k := range []string{"action", "collection", "device", "field", "record"} {
+			v, err := sp.EncodeValue(vals[k])
+			if err != nil {
+				return nil, err
+			}
+			es = append(es, sp.Entry{Field: k, Kind: sp.KindValue, Value: v})
+		}
+		return es, nil
+	})
+}
+
+// AuditEntry is one reveal, as the audit log lists it.
+type AuditEntry struct {
+	Time       time.Time `json:"time"`
+	Device     string    `json:"device"`
+	Collection string    `json:"collection"`
+	Record     string    `json:"record"`
+	Field      string    `json:"field"`
+	Action     string    `json:"action"`
+}
+
+// AuditLog lists the audit records this node holds, oldest first.
+func (n *Node) AuditLog(ctx context.Context) ([]AuditEntry, error) {
+	var out []AuditEntry
+	err := n.st.Records(ctx, Audit, sp.RecordID{}, func(id sp.RecordID, deleted bool) error {
+		es, err := n.st.Record(ctx, Audit, id)
+		if err != nil || deleted {
+			return err
+		}
+		var a AuditEntry
+		for _, e := range es {
+			v, _ := sp.DecodeValue(e.Value)
+			s, _ := v.(string)
+			a.Time = e.Time.Time()
+			switch e.Field {
+			case "action":
+				a.Action = s
+			case "collection":
+				a.Collection = s
+			case "device":
+				a.Device = s
+			case "field":
+				a.Field = s
+			case "record":
+				a.Record = s
+			}
+		}
+		out = append(out, a)
+		return nil
+	})
+	slices.SortFunc(out, func(a, b AuditEntry) int { return a.Time.Compare(b.Time) })
+	return out, err
 }
 
 // List calls fn for every live record of a collection, in ID order.

@@ -174,14 +174,48 @@ func currentSet(rv *sp.RecordView, top string) []string {
 	return out
 }
 
-// Add creates a record from changes and returns its ID.
+// Add creates a record from changes in this device's default area for the
+// collection (DefaultArea) and returns its ID.
 func (n *Node) Add(ctx context.Context, coll string, changes []Change) (sp.RecordID, error) {
+	return n.AddIn(ctx, coll, n.DefaultArea(coll), changes)
+}
+
+// DefaultArea is the area new records of coll get when none is given:
+// the only area this device may write there, or the whole network ("")
+// when it may write everywhere or in several areas.
+func (n *Node) DefaultArea(coll string) string {
+	c, ok := n.trust.cert(n.id)
+	if !ok {
+		return ""
+	}
+	var areas []string
+	for _, g := range c.grants() {
+		if g.Collection == "*" || g.Collection == coll {
+			if g.Area == "*" {
+				return ""
+			}
+			areas = append(areas, g.Area)
+		}
+	}
+	if len(areas) == 1 {
+		return areas[0]
+	}
+	return ""
+}
+
+// AddIn creates a record of coll in area (a community or region, "" for
+// the whole network) and returns its ID. The area is fixed for the
+// record's life and bound to its ID.
+func (n *Node) AddIn(ctx context.Context, coll, area string, changes []Change) (sp.RecordID, error) {
 	schema, err := SchemaFor(coll)
 	if err != nil {
 		return sp.RecordID{}, err
 	}
-	id := sp.NewRecordID()
-	err = n.write(ctx, coll, id, func([]sp.Entry) ([]sp.Entry, error) {
+	if err := sp.ValidateArea(area); err != nil {
+		return sp.RecordID{}, fmt.Errorf("--area: %w", err)
+	}
+	id := sp.NewRecordIDIn(coll, area)
+	err = n.write(ctx, coll, id, area, func([]sp.Entry) ([]sp.Entry, error) {
 		es, err := fieldWrites(schema, nil, changes)
 		if err != nil {
 			return nil, err
@@ -200,7 +234,7 @@ func (n *Node) Update(ctx context.Context, coll string, id sp.RecordID, changes 
 	if len(changes) == 0 {
 		return errors.New("nothing to change: give field=value pairs")
 	}
-	return n.write(ctx, coll, id, func(cur []sp.Entry) ([]sp.Entry, error) {
+	return n.write(ctx, coll, id, "", func(cur []sp.Entry) ([]sp.Entry, error) {
 		if len(cur) == 0 {
 			return nil, fmt.Errorf("no %s record %s", coll, id.Short())
 		}
@@ -215,7 +249,7 @@ func (n *Node) Delete(ctx context.Context, coll string, id sp.RecordID) error {
 	if _, err := SchemaFor(coll); err != nil {
 		return err
 	}
-	return n.write(ctx, coll, id, func(cur []sp.Entry) ([]sp.Entry, error) {
+	return n.write(ctx, coll, id, "", func(cur []sp.Entry) ([]sp.Entry, error) {
 		if len(cur) == 0 {
 			return nil, fmt.Errorf("no %s record %s", coll, id.Short())
 		}
@@ -235,7 +269,7 @@ func (n *Node) Resolve(ctx context.Context, coll string, id sp.RecordID, field, 
 	if err != nil {
 		return err
 	}
-	return n.write(ctx, coll, id, func(cur []sp.Entry) ([]sp.Entry, error) {
+	return n.write(ctx, coll, id, "", func(cur []sp.Entry) ([]sp.Entry, error) {
 		rv := sp.Fold(coll, id, cur)
 		f := rv.Field(path)
 		if f == nil {

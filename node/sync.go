@@ -121,17 +121,31 @@ func (n *Node) SyncStream(ctx context.Context, rw io.ReadWriter, initiator bool,
 	if err != nil {
 		return res, err
 	}
+	if !n.allowedPeer(peer) {
+		return res, fmt.Errorf("%w: %s is not a current member of this network (revoked, or never admitted)", ErrNotAllowed, peer.Short())
+	}
 	var snapshot []sp.SyncKey
+	keys := func() ([]sp.SyncKey, error) {
+		ks := make([]sp.SyncKey, 0, sum.Digest.Count)
+		err := n.st.SyncKeys(ctx, func(k sp.SyncKey) error { ks = append(ks, k); return nil })
+		snapshot = ks
+		return ks, err
+	}
+	digest := sum.Digest
+	if filter := n.offerFilter(peer); filter != nil {
+		// Only what both may hold: the digest and the keys of that set.
+		ks, d, err := n.offerKeys(ctx, filter)
+		if err != nil {
+			return res, err
+		}
+		digest, snapshot = d, ks
+		keys = func() ([]sp.SyncKey, error) { return ks, nil }
+	}
 	cfg := sp.SessionConfig{
 		Initiator: initiator, Network: n.net.ID, Local: n.id, Peer: peer,
-		Digest: sum.Digest, Leaf: opts.Leaf, Branch: opts.Branch,
+		Digest: digest, Leaf: opts.Leaf, Branch: opts.Branch,
 		Source: &nodeSource{n: n, ctx: ctx, urgent: map[sp.RecordID]bool{}},
-		Keys: func() ([]sp.SyncKey, error) {
-			ks := make([]sp.SyncKey, 0, sum.Digest.Count)
-			err := n.st.SyncKeys(ctx, func(k sp.SyncKey) error { ks = append(ks, k); return nil })
-			snapshot = ks
-			return ks, err
-		},
+		Keys:   keys,
 	}
 	if initiator {
 		rand.Read(cfg.Salt[:])
@@ -163,7 +177,12 @@ func (n *Node) SyncStream(ctx context.Context, rw io.ReadWriter, initiator bool,
 	sessionErr := Drive(ctx, rw, s, apply, dopts)
 	res.Stats = s.Stats()
 	res.Duration = time.Since(start)
-	n.recordSession(ctx, peer, &res, sessionErr, sum.Digest, snapshot, received)
+	n.recordSession(ctx, peer, &res, sessionErr, digest, snapshot, received)
+	if res.Stats.Applied > 0 {
+		if _, err := n.Maintain(ctx); err != nil {
+			log.Warn("key maintenance after the session failed", "err", err)
+		}
+	}
 	if sessionErr != nil {
 		log.Info("sync session failed", "err", sessionErr, "in_bytes", res.Stats.In.Total(), "out_bytes", res.Stats.Out.Total(), "applied", res.Stats.Applied)
 		return res, sessionErr

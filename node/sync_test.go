@@ -21,13 +21,7 @@ func pairNodes(t *testing.T) (*harness, *node.Node, *harness, *node.Node) {
 	t.Helper()
 	ha := newHarness(t)
 	a := ha.init()
-	hb := newHarness(t)
-	inv := a.Invite(nil, "hub")
-	hb.opts.Join = &inv
-	b := hb.init()
-	if err := a.AddPeer(node.Peer{Device: b.ID(), Name: "laptop"}); err != nil {
-		t.Fatal(err)
-	}
+	hb, b := join(t, a, node.RoleCoordinator, "*:*")
 	return ha, a, hb, b
 }
 
@@ -109,6 +103,7 @@ func TestSyncTwoNodes(t *testing.T) {
 func TestSyncRefusesAnotherNetwork(t *testing.T) {
 	a := newHarness(t).init()
 	c := newHarness(t).init() // its own network
+	cBefore := status(t, c).Entries
 	addDirectory(t, a, 1, 5)
 	ca, cc := net.Pipe()
 	_, _, errA, errC := syncOver(t, a, c, ca, cc, node.SyncOptions{StallTimeout: 5 * time.Second})
@@ -118,7 +113,7 @@ func TestSyncRefusesAnotherNetwork(t *testing.T) {
 	if !strings.Contains(errC.Error(), "network") || !strings.Contains(errA.Error(), "network") {
 		t.Errorf("errors should say the network differs: %v / %v", errA, errC)
 	}
-	if st, _ := c.Status(ctx); st.Entries != 0 {
+	if st, _ := c.Status(ctx); st.Entries != cBefore {
 		t.Fatal("entries crossed between networks")
 	}
 }
@@ -130,10 +125,7 @@ func TestSyncCutResumesWithAtMostOneFrameResent(t *testing.T) {
 	addDirectory(t, a, 1, 300)
 	// A fresh copy of b's situation, synced without a cut, measures the
 	// whole transfer.
-	hc := newHarness(t)
-	inv := a.Invite(nil, "hub")
-	hc.opts.Join = &inv
-	c := hc.init()
+	_, c := join(t, a, node.RoleCoordinator, "*:*")
 	ca, cc := net.Pipe()
 	t1 := time.Now()
 	whole, _, errA, errC := syncOver(t, a, c, ca, cc, node.SyncOptions{})
@@ -278,6 +270,7 @@ func TestSyncCutsAStalledPeer(t *testing.T) {
 // the session still completes; once the clocks agree they arrive.
 func TestSyncHoldsBackEntriesFromTheFuture(t *testing.T) {
 	ha, a, hb, b := pairNodes(t)
+	aBefore := status(t, a).Entries
 	hb.clock.t = ha.clock.t.Add(3 * time.Hour)
 	addDirectory(t, b, 4, 5)
 	ca, cb := net.Pipe()
@@ -288,8 +281,8 @@ func TestSyncHoldsBackEntriesFromTheFuture(t *testing.T) {
 	if ra.HeldBack == 0 {
 		t.Fatal("entries from three hours ahead were not held back")
 	}
-	if st, _ := a.Status(ctx); st.Entries != 0 {
-		t.Fatalf("a applied %d entries from the future", st.Entries)
+	if st, _ := a.Status(ctx); st.Entries != aBefore {
+		t.Fatalf("a applied %d entries from the future", st.Entries-aBefore)
 	}
 	// b must not take the session as a's acknowledgement of them: a
 	// bundle for a still carries them.
@@ -314,6 +307,7 @@ var _ = context.Background
 func TestSyncRefusesMalformedFrames(t *testing.T) {
 	_, a, _, b := pairNodes(t)
 	addDirectory(t, a, 1, 5)
+	bBefore := status(t, b).Entries
 	big := []byte{0xF1, 0x0E, 0x5C, 1, 0x7f, 0xff, 0xff, 0xff}
 	v2 := sp.AppendFrame(nil, []byte{0x82, 0x01, 0xa0})
 	v2[3] = 2
@@ -343,7 +337,7 @@ func TestSyncRefusesMalformedFrames(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("want an error saying %q, got %v", c.want, err)
 			}
-			if st, _ := b.Status(ctx); st.Entries != 0 {
+			if st, _ := b.Status(ctx); st.Entries != bBefore {
 				t.Fatal("entries applied from a malformed session")
 			}
 		})

@@ -333,3 +333,24 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// CheckPassphrase checks a passphrase against the node in dir, at the full
+// cost of the key derivation, without opening the store: the fresh check
+// before a sealed field is revealed. A wrong passphrase counts toward the
+// wipe-after-failures setting, as a failed unlock does.
+func CheckPassphrase(dir string, pass []byte) error {
+	kf, _, err := readKeyFile(dir)
+	if err != nil {
+		return err
+	}
+	master, err := kf.unwrap(pass, filepath.Join(dir, keyFileName))
+	if err != nil {
+		if errors.Is(err, ErrWrongPassphrase) {
+			return unlockFailed(dir, err)
+		}
+		return err
+	}
+	clear(master)
+	unlockSucceeded(dir)
+	return nil
+}

@@ -63,6 +63,11 @@ type Entry struct {
 	Value      cbor.RawMessage `cbor:"7,keyasint,omitempty"`
 	Context    []Dot           `cbor:"8,keyasint,omitempty"`
 	Sig        []byte          `cbor:"9,keyasint,omitempty"`
+	// Area is the community or region the record belongs to ("" means
+	// the whole network). It is fixed when the record is made and bound
+	// to the record ID (see RecordInArea), so authorization can check
+	// every entry on its own.
+	Area string `cbor:"10,keyasint,omitempty"`
 }
 
 // Errors that callers branch on.
@@ -167,6 +172,12 @@ func (e *Entry) Validate() error {
 	}
 	if e.Time == 0 {
 		return invalid("zero timestamp")
+	}
+	if err := ValidateArea(e.Area); err != nil {
+		return err
+	}
+	if !RecordInArea(e.Collection, e.Area, e.Record) {
+		return invalid("record %s was not made in area %q", e.Record.Short(), e.Area)
 	}
 	if len(e.Sig) != 0 && len(e.Sig) != ed25519.SignatureSize {
 		return invalid("signature is %d bytes", len(e.Sig))

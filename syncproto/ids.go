@@ -3,6 +3,7 @@ package syncproto
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
 	"encoding/hex"
@@ -21,6 +22,85 @@ func NewRecordID() RecordID {
 		panic("bug: crypto/rand failed: " + err.Error())
 	}
 	return id
+}
+
+// NewRecordIDIn returns a fresh record ID bound to an area of a
+// collection: the first 8 bytes are random and the last 8 are a hash of
+// the collection, the area and those 8 bytes. Anyone can check the binding
+// (RecordInArea), and nobody can make an ID of one area pass as another's
+// short of about 2^64 work. Area "" needs no binding: any ID will do.
+func NewRecordIDIn(collection, area string) RecordID {
+	id := NewRecordID()
+	if area != "" {
+		h := areaBinding(collection, area, id)
+		copy(id[8:], h[:8])
+	}
+	return id
+}
+
+// RecordInArea reports whether id may hold entries of area in collection.
+func RecordInArea(collection, area string, id RecordID) bool {
+	if area == "" {
+		return true
+	}
+	h := areaBinding(collection, area, id)
+	return subtle.ConstantTimeCompare(h[:8], id[8:]) == 1
+}
+
+func areaBinding(collection, area string, id RecordID) [32]byte {
+	b := make([]byte, 0, 64)
+	b = append(b, "floe record area v1\x00"...)
+	b = append(b, collection...)
+	b = append(b, 0)
+	b = append(b, area...)
+	b = append(b, 0)
+	b = append(b, id[:8]...)
+	return sha256.Sum256(b)
+}
+
+// MaxAreaLen caps an area name, in bytes.
+const MaxAreaLen = 64
+
+// ValidateArea checks an area name: "" (the whole network) or one to three
+// '/'-separated parts of a-z, 0-9 and '-', such as "kivalliq" or
+// "kivalliq/arviat". A record in "kivalliq/arviat" is also in "kivalliq".
+func ValidateArea(a string) error {
+	if a == "" {
+		return nil
+	}
+	if len(a) > MaxAreaLen {
+		return invalid("area is %d bytes (limit %d)", len(a), MaxAreaLen)
+	}
+	parts := strings.Split(a, "/")
+	if len(parts) > 3 {
+		return invalid("area %q has more than 3 parts", a)
+	}
+	for _, p := range parts {
+		if p == "" {
+			return invalid("area %q has an empty part", a)
+		}
+		for _, r := range p {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return invalid("area %q: only a-z, 0-9, '-' and '/'", a)
+			}
+		}
+	}
+	return nil
+}
+
+// AreaCovers reports whether a grant for area grant covers a record in
+// area rec: "*" covers everything, "" only the network-wide records, and
+// "kivalliq" covers "kivalliq" and "kivalliq/arviat".
+func AreaCovers(grant, rec string) bool {
+	switch {
+	case grant == "*":
+		return true
+	case grant == rec:
+		return true
+	case grant == "" || rec == "":
+		return false
+	}
+	return strings.HasPrefix(rec, grant+"/")
 }
 
 // String is the record ID as 32 lowercase hex digits.

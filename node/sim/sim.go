@@ -129,17 +129,50 @@ func (s *sim) setup() error {
 		return err
 	}
 	s.nodes = append(s.nodes, &simNode{dir: dir0, n: first})
-	inv := first.Invite(nil, "n0")
 	for i := 1; i < s.cfg.Nodes; i++ {
+		// Every laptop is invited and admitted as a coordinator of the
+		// whole network, so any of them may write anything.
+		inv, err := first.MakeInvite(node.InviteOptions{Role: node.RoleCoordinator, Areas: []string{"*:*"}, Name: "n0"})
+		if err != nil {
+			return err
+		}
 		dir := s.newDir()
 		n, err := node.Init(s.ctx, dir, pass, s.withNetwork(&inv))
 		if err != nil {
 			return err
 		}
+		req, err := n.MakeJoinRequest(fmt.Sprintf("n%d", i))
+		if err != nil {
+			return err
+		}
+		if _, err := first.Admit(s.ctx, req); err != nil {
+			return err
+		}
 		s.nodes = append(s.nodes, &simNode{dir: dir, n: n})
+	}
+	// The certificates reach every laptop before the run starts.
+	var members []sp.Entry
+	if err := first.Entries(s.ctx, func(e sp.Entry) error {
+		if e.Collection == node.Members {
+			members = append(members, e)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, sn := range s.nodes[1:] {
+		if _, err := sn.n.Merge(s.ctx, members); err != nil {
+			return err
+		}
+	}
+	if _, err := s.ref.ApplyVerified(s.ctx, members); err != nil {
+		return err
 	}
 	for i, a := range s.nodes {
 		for j, b := range s.nodes {
+			if _, err := a.n.FindPeer(b.n.ID().String()); err == nil {
+				continue // the admin added those it admitted
+			}
 			if i != j {
 				if err := a.n.AddPeer(node.Peer{Device: b.n.ID(), Name: fmt.Sprintf("n%d", j)}); err != nil {
 					return err
