@@ -120,14 +120,15 @@ func (n *Node) Get(ctx context.Context, coll string, id sp.RecordID, opts ReadOp
 			continue
 		}
 		// Asked for by name (view leaves the others out): open it for a
-		// member of its audience, and write the audit record first.
-		if err := n.audit(ctx, coll, id, f.Path); err != nil {
-			return Record{}, fmt.Errorf("writing the audit record (nothing was revealed): %w", err)
-		}
+		// member of its audience, and write the audit record before the
+		// value leaves this function.
 		fv := rv.Field(f.Path)
 		plain, err := n.openValue(coll, id, f.Path, fv.Current.Value)
 		if err != nil {
 			return Record{}, fmt.Errorf("revealing %s: %w", f.Path, err)
+		}
+		if err := n.audit(ctx, coll, id, f.Path); err != nil {
+			return Record{}, fmt.Errorf("writing the audit record (nothing was revealed): %w", err)
 		}
 		f.Value = plain
 		f.Current.Value = plain
