@@ -233,8 +233,22 @@ func TestSensitiveValuesStayOffTheCommandLine(t *testing.T) {
 	if out := c.ok("dir", "show", id); strings.Contains(out, canary) {
 		t.Fatal("show without --reveal printed the location")
 	}
-	if out := c.ok("dir", "show", id, "--reveal", "location"); !strings.Contains(out, canary) {
-		t.Fatalf("show --reveal location did not print it:\n%s", out)
+	// A reveal asks for the passphrase again, typed now: FLOE_PASSPHRASE
+	// (set for this test) is not enough.
+	if r := c.run("dir", "show", id, "--reveal", "location"); r.code == 0 || strings.Contains(r.out+r.err, canary) {
+		t.Fatalf("a reveal without the passphrase typed again: %+v", r)
+	}
+	if r := c.runIn("wrong passphrase\n", "dir", "show", id, "--reveal", "location"); r.code == 0 || !strings.Contains(r.err, "wrong passphrase") || strings.Contains(r.out+r.err, canary) {
+		t.Fatalf("a reveal with a wrong passphrase: %+v", r)
+	}
+	if audit := c.ok("audit"); !strings.Contains(audit, "no reveals") {
+		t.Fatalf("refused reveals left audit records:\n%s", audit)
+	}
+	if r := c.runIn("correct horse battery\n", "dir", "show", id, "--reveal", "location"); r.code != 0 || !strings.Contains(r.out, canary) {
+		t.Fatalf("show --reveal location did not print it: %+v", r)
+	}
+	if audit := c.ok("audit"); !strings.Contains(audit, "revealed location of directory "+id[:8]) || strings.Contains(audit, canary) {
+		t.Fatalf("the audit log does not record the reveal (or shows the location):\n%s", audit)
 	}
 	// A stray argument is not echoed in errors.
 	r = c.run("dir", "show", id, canary)

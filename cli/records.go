@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/floe-north/floe/node"
+	"github.com/floe-north/floe/store"
 	sp "github.com/floe-north/floe/syncproto"
 )
 
@@ -175,6 +176,11 @@ func (c *collCmd) Run(ctx context.Context, env *Env, args []string) error {
 		id, err := n.FindID(ctx, c.coll, args[0])
 		if err != nil {
 			return err
+		}
+		if len(c.reveal) > 0 {
+			if err := freshPassphrase(env, strings.Join(c.reveal, ", ")); err != nil {
+				return err
+			}
 		}
 		r, err := n.Get(ctx, c.coll, id, node.ReadOptions{Reveal: c.reveal})
 		if err != nil {
@@ -350,6 +356,70 @@ func readSensitiveValues(env *Env, coll string, changes []node.Change) error {
 			}
 			changes[i].Value = v
 		}
+	}
+	return nil
+}
+
+// freshPassphrase asks for the passphrase again before a sealed field is
+// revealed, typed now (at the prompt, or one line on standard input for
+// a screen reader or script): never from FLOE_PASSPHRASE or a file, which
+// someone at an unlocked laptop could use.
+func freshPassphrase(env *Env, what string) error {
+	dir, err := env.Dir()
+	if err != nil {
+		return err
+	}
+	pass, err := env.prompt("Passphrase again to reveal "+what, false)
+	if err != nil {
+		return fmt.Errorf("revealing needs the passphrase typed again: %w", err)
+	}
+	defer clear(pass)
+	if err := store.CheckPassphrase(dir, pass); err != nil {
+		return fmt.Errorf("nothing was revealed: %w", err)
+	}
+	return nil
+}
+
+type auditCmd struct{}
+
+func (*auditCmd) Name() string     { return "audit" }
+func (*auditCmd) Synopsis() string { return "who revealed which sealed field, and when" }
+func (*auditCmd) Usage() string {
+	return `Usage: floe audit [--dir DIR] [--json]
+
+Lists the audit records this laptop holds: each reveal of a sealed field
+(a shelter's location) with the device, the record, the field and the
+time. The records never hold the value revealed. They sync like other
+records; admins and coordinators receive everyone's, other roles keep
+their own.
+`
+}
+func (*auditCmd) Flags(*flag.FlagSet) {}
+func (*auditCmd) Run(ctx context.Context, env *Env, args []string) error {
+	if err := wantArgs(args, 0, "no arguments", "audit"); err != nil {
+		return err
+	}
+	n, err := env.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	log, err := n.AuditLog(ctx)
+	if err != nil {
+		return err
+	}
+	if env.JSON {
+		if log == nil {
+			log = []node.AuditEntry{}
+		}
+		return printJSON(env.Out, log)
+	}
+	if len(log) == 0 {
+		env.Printf("no reveals recorded here\n")
+		return nil
+	}
+	for _, a := range log {
+		env.Printf("%s  %s revealed %s of %s %s\n", a.Time.Format("2006-01-02 15:04:05"), shortDev(a.Device), a.Field, a.Collection, a.Record[:min(8, len(a.Record))])
 	}
 	return nil
 }

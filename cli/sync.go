@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -291,7 +292,8 @@ func (*nodeCmd) Synopsis() string { return "run the node: serve peers and sync w
 func (*nodeCmd) Usage() string {
 	return `Usage: floe node run [--listen ADDR]... [--interval D] [--verbose]
 
-Runs the node until interrupted (Ctrl-C). It listens for sync sessions
+Runs the node until interrupted (Ctrl-C) or locked ('floe lock' from
+another window: the store closes and the keys are dropped from memory). It listens for sync sessions
 from known peers and syncs with every peer that has an address, every
 interval (default 5m), backing off while one cannot be reached (the wait
 doubles, up to an hour). It logs to stderr; logs never hold record
@@ -336,6 +338,24 @@ func (c *nodeCmd) Run(ctx context.Context, env *Env, args []string) error {
 	defer n.Close()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
+	// floe lock (from another window) asks this process to lock.
+	var locked atomic.Bool
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if lockRequested(dir) {
+					locked.Store(true)
+					stop()
+					return
+				}
+			}
+		}
+	}()
 	var listen []string
 	if len(c.listen) > 0 {
 		listen = c.listen
@@ -349,6 +369,12 @@ func (c *nodeCmd) Run(ctx context.Context, env *Env, args []string) error {
 		}})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
+	}
+	if locked.Load() {
+		n.Lock()
+		clearLockRequest(dir)
+		env.Printf("node locked: the store is closed and its keys are dropped from memory; run 'floe node run' and the passphrase to unlock\n")
+		return nil
 	}
 	env.Printf("node stopped\n")
 	return nil

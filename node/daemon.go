@@ -119,7 +119,8 @@ func (n *Node) Run(ctx context.Context, opts DaemonOptions) error {
 	if err != nil {
 		return err
 	}
-	defer h.Close()
+	defer func() { h.Close() }()
+	psk := n.PSK()
 	addrs := h.Addrs()
 	n.log.Info("node running", "device", n.id.Short(), "network", n.net.ID.String(), "addrs", addrs)
 	if opts.Started != nil {
@@ -127,6 +128,16 @@ func (n *Node) Run(ctx context.Context, opts DaemonOptions) error {
 	}
 	next := map[sp.DeviceID]time.Time{}
 	for {
+		// After a revocation the network key rotates: listen with the new
+		// one, so the revoked device cannot even finish a handshake.
+		if k := n.PSK(); k != psk {
+			h.Close()
+			if h, err = n.StartHost(ctx, opts.Listen, opts.Sync); err != nil {
+				return fmt.Errorf("restarting the host with the rotated network key: %w", err)
+			}
+			psk = k
+			n.log.Info("network key rotated; host restarted", "addrs", h.Addrs())
+		}
 		ps, err := n.Peers()
 		if err != nil {
 			return err

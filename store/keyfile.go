@@ -19,7 +19,7 @@ import (
 
 // Names in a node directory.
 const (
-	keyFileName    = "floe.key"
+	keyFileName    = KeyFileName
 	keyFileTmpName = "floe.key.tmp" // written by Create; renamed to floe.key as its commit point
 	rewrapPattern  = "floe.key.rewrap-*"
 	dataDirName    = "data"
@@ -354,3 +354,6 @@ func CheckPassphrase(dir string, pass []byte) error {
 	unlockSucceeded(dir)
 	return nil
 }
+
+// KeyFileName is the name of a node's key file in its data directory.
+const KeyFileName = "floe.key"
