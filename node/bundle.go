@@ -210,11 +210,11 @@ func (n *Node) ImportBundle(ctx context.Context, r io.Reader) (BundleImport, err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		res, held, bad, err := n.mergeFromPeer(ctx, es)
+		res, held, refused, bad, err := n.mergeFromPeer(ctx, es)
 		out.HeldBack += held
-		out.Refused += bad
+		out.Refused += bad + refused
 		out.New += res.Added
-		out.Known += len(es) - held - bad - res.Added
+		out.Known += len(es) - held - refused - bad - res.Added
 		return err
 	}
 	r, err := n.OpenBundle(r)

@@ -375,22 +375,31 @@ func (n *Node) Merge(ctx context.Context, es []sp.Entry) (sp.ApplyResult, error)
 }
 
 // mergeFromPeer verifies and applies a batch from a sync peer. It counts
-// the entries held back because they are stamped too far ahead (they come
-// again later) and those that fail verification (forged or damaged); only
-// a store failure is an error.
-func (n *Node) mergeFromPeer(ctx context.Context, es []sp.Entry) (res sp.ApplyResult, held, bad int, err error) {
+// the entries held back (stamped too far ahead, or by an author whose
+// certificate has not arrived: they come again later), those refused by
+// authorization (an author outside its role or area, or revoked: a peer
+// that has not heard of a revocation yet relays such entries in good
+// faith), and those that fail verification (forged or damaged); only a
+// store failure is an error.
+func (n *Node) mergeFromPeer(ctx context.Context, es []sp.Entry) (res sp.ApplyResult, held, refused, bad int, err error) {
 	res, errs, err := n.merge(ctx, es)
 	for _, e := range errs {
-		if errors.Is(e, sp.ErrClockAhead) || errors.Is(e, ErrUnknownAuthor) {
+		switch {
+		case errors.Is(e, sp.ErrClockAhead) || errors.Is(e, ErrUnknownAuthor):
 			held++
-		} else {
+		case errors.Is(e, ErrNotAllowed) || errors.Is(e, ErrRevoked):
+			refused++
+		default:
 			bad++
 		}
 	}
 	if held > 0 {
-		n.log.Warn("held back entries stamped too far in the future; a later sync brings them once the clocks agree", "entries", held)
+		n.log.Warn("held back entries stamped too far in the future or by a device whose certificate has not arrived; a later sync brings them", "entries", held)
 	}
-	return res, held, bad, err
+	if refused > 0 {
+		n.log.Warn("refused entries their authors were not allowed to write (revoked, or outside their role or area)", "entries", refused)
+	}
+	return res, held, refused, bad, err
 }
 
 // Every entry is authorized against the members collection: entries whose

@@ -47,6 +47,9 @@ type SyncResult struct {
 	// HeldBack counts entries refused because they are stamped too far
 	// in the future; they come again in a later session.
 	HeldBack int
+	// Refused counts entries their authors were not allowed to write
+	// (revoked, or outside their role or area); they are dropped.
+	Refused int
 }
 
 // ErrStalled means a peer stopped sending or receiving mid-session.
@@ -156,8 +159,9 @@ func (n *Node) SyncStream(ctx context.Context, rw io.ReadWriter, initiator bool,
 	}
 	var received []sp.SyncKey
 	apply := func(es []sp.Entry) (int, error) {
-		_, held, bad, err := n.mergeFromPeer(ctx, es)
+		_, held, refused, bad, err := n.mergeFromPeer(ctx, es)
 		res.HeldBack += held
+		res.Refused += refused
 		if err != nil {
 			return held, err
 		}

@@ -371,3 +371,46 @@ func TestOutsidersAreCutOff(t *testing.T) {
 		t.Fatal("the outsider's log shows a finished session")
 	}
 }
+
+// A laptop that has not heard of a revocation relays the revoked device's
+// later entries in good faith: the session is not cut for it, the relay
+// learns of the revocation in the same session (it travels first) and
+// forgets those entries, and the two end equal.
+func TestRevocationReachesARelay(t *testing.T) {
+	ha := newHarness(t)
+	a := ha.init()
+	_, s := join(t, a, node.RoleCoordinator, "*:*")
+	_, r := join(t, a, node.RoleCoordinator, "*:*")
+	exchange(t, a, s)
+	exchange(t, s, r)
+	id := mustAdd(t, a, node.Directory, "name=Sample Clinic (fictional)", "kind=health")
+	exchange(t, a, s)
+	if _, err := a.Revoke(ctx, r.ID(), "taken"); err != nil {
+		t.Fatal(err)
+	}
+	// r, not knowing, writes; s takes it from r directly.
+	exchange(t, s, r)
+	if err := r.Update(ctx, node.Directory, id, changes(t, "hours=never open")); err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, s, r)
+	if got, _ := s.Get(ctx, node.Directory, id, node.ReadOptions{}); got.Get("hours") != "never open" {
+		t.Fatal("setup: s should hold r's late entry")
+	}
+	ca, cs := net.Pipe()
+	ra, rs, errA, errS := syncOver(t, a, s, ca, cs, node.SyncOptions{})
+	if errA != nil || errS != nil {
+		t.Fatalf("the session was cut: %v / %v", errA, errS)
+	}
+	t.Logf("a refused %d, s refused %d, a received %d", ra.Refused, rs.Refused, ra.Stats.Received)
+	if got, _ := s.Get(ctx, node.Directory, id, node.ReadOptions{}); got.Get("hours") != "" {
+		t.Fatal("the relay kept the revoked device's later entry")
+	}
+	ca, cs = net.Pipe()
+	if _, _, errA, errS := syncOver(t, a, s, ca, cs, node.SyncOptions{}); errA != nil || errS != nil {
+		t.Fatal(errA, errS)
+	}
+	if stateHash(t, a) != stateHash(t, s) {
+		t.Fatal("a and the relay did not converge")
+	}
+}
