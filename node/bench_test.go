@@ -15,7 +15,7 @@ import (
 // BenchmarkImport measures local writes of generated directory records in
 // batches of 200 records (sign and apply), per entry.
 func BenchmarkImport(b *testing.B) {
-	n, err := node.Init(ctx, filepath.Join(b.TempDir(), "n"), []byte(pass), node.Options{Store: store.Options{KDF: &store.KDFParams{Time: 1, MemoryKiB: 8 << 10, Threads: 1}}})
+	n, err := node.Init(ctx, filepath.Join(b.TempDir(), "n"), []byte(pass), node.Options{Store: store.Options{KDF: &store.KDFParams{Time: 1, MemoryKiB: 8 << 10, Threads: 1}}, Audiences: []string{node.ShelterAudience}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func searchNode(b *testing.B) *node.Node {
 	if err != nil {
 		b.Fatal(err)
 	}
-	n, err := node.Init(ctx, filepath.Join(dir, "n"), []byte(pass), node.Options{Store: store.Options{KDF: &store.KDFParams{Time: 1, MemoryKiB: 8 << 10, Threads: 1}}})
+	n, err := node.Init(ctx, filepath.Join(dir, "n"), []byte(pass), node.Options{Store: store.Options{KDF: &store.KDFParams{Time: 1, MemoryKiB: 8 << 10, Threads: 1}}, Audiences: []string{node.ShelterAudience}})
 	if err != nil {
 		b.Fatal(err)
 	}

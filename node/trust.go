@@ -97,6 +97,8 @@ type Cert struct {
 	// Issued is when the certificate was signed (Unix milliseconds);
 	// entries stamped before it are refused.
 	Issued int64 `cbor:"6,keyasint" json:"-"`
+
+	parsed []Grant // Areas parsed, set when the trust state takes it
 }
 
 // Revocation is the root's statement that a device is revoked: its entries
@@ -236,7 +238,10 @@ func ParseGrant(s string) (Grant, error) {
 func (g Grant) String() string { return g.Collection + ":" + g.Area }
 
 func (c *Cert) grants() []Grant {
-	var out []Grant
+	if c.parsed != nil {
+		return c.parsed
+	}
+	out := []Grant{}
 	for _, a := range c.Areas {
 		if g, err := ParseGrant(a); err == nil {
 			out = append(out, g)
@@ -604,6 +609,7 @@ func (n *Node) observe(e *sp.Entry) trustChange {
 	switch x := st.(type) {
 	case Cert:
 		if old, ok := t.certs[x.Device]; !ok || x.Issued >= old.Issued {
+			x.parsed = x.grants()
 			t.certs[x.Device] = x
 			ch.certs = true
 		}
