@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/floe-north/floe/fieldkit"
 	"github.com/floe-north/floe/node"
 	"github.com/floe-north/floe/store"
 	sp "github.com/floe-north/floe/syncproto"
@@ -201,19 +202,101 @@ func TestLockedStoreByCLI(t *testing.T) {
 func TestDemo(t *testing.T) {
 	c := newCLI(t)
 	out := c.ok("demo")
-	for _, want := range []string{"Kamatsiaqtut", "S-7K3Q", "conflict", "--keep", "bundle import", "verified frame by frame", "floe sync", "reconciliation rounds"} {
+	for _, want := range []string{"Kamatsiaqtut", "S-7K3Q", "--keep", "floe init --network kivalliq",
+		"floe member admit request.txt", "bundle import", "floe sync coordinator", "floe member revoke laptop2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
-	// Apart, the two laptops differ; after they meet they are equal.
-	hashes := regexp.MustCompile(`state hash ([0-9a-f]{16})`).FindAllStringSubmatch(out, -1)
-	if len(hashes) != 4 || hashes[0][1] == hashes[1][1] || hashes[2][1] != hashes[3][1] {
-		t.Fatalf("demo should show two different state hashes while apart and two equal ones at the end:\n%s", out)
+	lines := strings.Split(out, "\n")
+
+	// The location is printed once: on the shelter device's reveal, as
+	// the location field. The marker appears nowhere else, in any case.
+	reveal := demoAfter(t, lines, "shelter$ floe dir show", "--reveal location")
+	var marked []string
+	for _, l := range lines {
+		if strings.Contains(strings.ToLower(l), strings.ToLower(fieldkit.CanaryMarker)) {
+			marked = append(marked, strings.TrimSpace(l))
+		}
 	}
-	if strings.Contains(strings.ToLower(out), "canary") {
-		t.Fatal("the demo printed a sealed location")
+	inReveal := false
+	for _, l := range reveal {
+		inReveal = inReveal || len(marked) == 1 && l == marked[0]
 	}
+	if len(marked) != 1 || !inReveal || !strings.HasPrefix(marked[0], "location") || !strings.Contains(marked[0], fieldkit.CanaryMarker) {
+		t.Fatalf("the location should be printed once, on the shelter device's reveal; lines with the marker: %q\nreveal: %q", marked, reveal)
+	}
+
+	// The coordinator is not in the shelter audience: its reveal is refused.
+	if r := demoAfter(t, lines, "coordinator$ floe dir show", "--reveal location"); !strings.HasPrefix(r[0], "floe dir:") || !strings.Contains(r[0], "not allowed") {
+		t.Errorf("the coordinator's reveal should be refused, got %q", r)
+	}
+	// The coordinator's audit log lists the shelter device's reveal.
+	shelterID := regexp.MustCompile(`admitted (dev:[a-z0-9]+) \(shelter\)`).FindStringSubmatch(out)
+	if a := demoAfter(t, lines, "coordinator$ floe audit", ""); shelterID == nil || !strings.Contains(a[0], shelterID[1]+" revealed location of directory") {
+		t.Errorf("the audit log should list the shelter device's reveal, got %q", a)
+	}
+	// Every file of the demo, searched for the marker: none holds it.
+	if m := regexp.MustCompile(`\((\d+) files\),\s+searched for the location's marker in any case: (\d+) files hold it`).FindStringSubmatch(out); m == nil || m[1] == "0" || m[2] != "0" {
+		t.Errorf("the file search should report 0 hits in some files, got %q", m)
+	}
+
+	// The conflict between the coordinator and the shelter device.
+	if cs := demoAfter(t, lines, "coordinator$ floe conflicts", ""); len(cs) < 2 || !strings.Contains(cs[0], "hours") || !strings.Contains(cs[1], "hours") {
+		t.Errorf("floe conflicts should list two values of hours, got %q", cs)
+	}
+	if !regexp.MustCompile(`Conflict resolved: the shelter device shows hours = "[^"]+", with no conflict`).MatchString(out) {
+		t.Error("the conflict is not shown resolved")
+	}
+
+	// The revoked laptop is refused, live and by bundle.
+	if r := demoAfter(t, lines, "laptop2$ floe sync coordinator", "--timeout"); !strings.HasPrefix(r[0], "floe sync:") {
+		t.Errorf("the revoked laptop's sync should fail, got %q", r)
+	}
+	if r := demoAfter(t, lines, "coordinator$ floe bundle import from-laptop2", ""); !strings.HasPrefix(r[0], "floe bundle:") || !strings.Contains(strings.Join(r, " "), "revoked") {
+		t.Errorf("the revoked laptop's bundle should be refused, got %q", r)
+	}
+	if !strings.Contains(out, "keeps what it already had") {
+		t.Error("the demo should say that a revoked laptop keeps what it had")
+	}
+
+	// Four states. The demo itself checks that the shelter device and
+	// laptop 1 hold exactly the coordinator's entries their certificates
+	// allow; laptop 1 does not read the audit log, so its state differs.
+	states := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^   (coordinator|shelter|laptop1|laptop2) +\d+ entries  state hash ([0-9a-f]{16})`).FindAllStringSubmatch(out, -1) {
+		states[m[1]] = m[2]
+	}
+	if len(states) != 4 || states["laptop1"] == states["coordinator"] {
+		t.Errorf("the demo should end with four states, laptop 1's unlike the coordinator's: %v", states)
+	}
+	if t.Failed() {
+		t.Logf("demo output:\n%s", out)
+	}
+}
+
+// demoAfter returns the demo's output lines after the first command line
+// holding both cmd and arg, up to the next command or blank line, trimmed.
+func demoAfter(t *testing.T, lines []string, cmd, arg string) []string {
+	t.Helper()
+	for i, l := range lines {
+		if !strings.Contains(l, cmd) || !strings.Contains(l, arg) {
+			continue
+		}
+		var out []string
+		for _, m := range lines[i+1:] {
+			if strings.TrimSpace(m) == "" || strings.Contains(m, "$ floe ") {
+				break
+			}
+			out = append(out, strings.TrimSpace(m))
+		}
+		if len(out) == 0 {
+			t.Fatalf("nothing printed after %q", l)
+		}
+		return out
+	}
+	t.Fatalf("the demo shows no %q %q", cmd, arg)
+	return nil
 }
 
 func TestSensitiveValuesStayOffTheCommandLine(t *testing.T) {

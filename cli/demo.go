@@ -1,13 +1,18 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/floe-north/floe/fieldkit"
@@ -19,20 +24,27 @@ type demoCmd struct {
 	keep bool
 }
 
-func (*demoCmd) Name() string     { return "demo" }
-func (*demoCmd) Synopsis() string { return "a short tour on sample data, in a temporary directory" }
+func (*demoCmd) Name() string { return "demo" }
+func (*demoCmd) Synopsis() string {
+	return "a short tour of a small network on sample data, in a temporary directory"
+}
 func (*demoCmd) Usage() string {
 	return `Usage: floe demo [--dir DIR] [--keep]
 
-Creates a node on sample data (the public hotlines and Nunavut communities,
-plus clearly fictional local services and shelters) and walks through a
-search, an outreach record, and a conflict between two laptops that is
-resolved. Needs no set-up.
+Walks through a small network on sample data (the public hotlines and
+Nunavut communities, plus clearly fictional local services and shelters).
+A coordinator's laptop creates the network "kivalliq" and admits a
+shelter-staff device and two community laptops. They load, search and
+sync records; a conflict is resolved; a shelter's location is revealed on
+the shelter device only, and the reveal is audited; then a lost laptop is
+revoked and shut out. Needs no set-up: the four devices are four nodes in
+one directory, syncing over this machine's loopback interface and by
+bundle files.
 
 Without --dir it works in a new temporary directory and removes it at the
-end. With --dir DIR (which must not exist yet or be empty) it keeps the two
-demo nodes in DIR/laptop and DIR/coordinator; their passphrase is
-"demo passphrase".
+end. With --dir DIR (which must not exist yet or be empty) it keeps the
+nodes in DIR/coordinator, DIR/shelter, DIR/laptop1 and DIR/laptop2 and the
+bundles in DIR/usb-stick; the passphrase of each node is "demo passphrase".
 
 Flags:
   --dir DIR   where to put the demo nodes (kept)
@@ -44,6 +56,13 @@ func (c *demoCmd) Flags(fs *flag.FlagSet) {
 }
 
 const demoPassphrase = "demo passphrase"
+
+// Areas of the demo's devices.
+var (
+	demoShelterAreas = []string{"*:*"}
+	demoLaptop1Areas = []string{"outreach:qikiqtaaluk", "directory:*"}
+	demoLaptop2Areas = []string{"outreach:kivalliq", "directory:*"}
+)
 
 func (c *demoCmd) Run(ctx context.Context, env *Env, args []string) (err error) {
 	if err := wantArgs(args, 0, "no arguments", "demo"); err != nil {
@@ -61,205 +80,701 @@ func (c *demoCmd) Run(ctx context.Context, env *Env, args []string) (err error) 
 			defer os.RemoveAll(dir)
 		}
 	}
-	p := env.Printf
-	p("Floe demo. Sample data only: every local service and shelter here is fictional.\n")
-	p("Working in %s\n\n", dir)
+	d := &demo{ctx: ctx, env: env, dir: dir, usb: filepath.Join(dir, "usb-stick")}
+	// Command output inside the tour is indented like the commands.
+	d.inner = *env
+	d.inner.IO.Out = &indenter{w: env.Out, prefix: "   "}
+	defer d.close()
+	if err := d.run(); err != nil {
+		return err
+	}
+	if env.dir != "" || c.keep {
+		d.p("\nThe demo nodes are in %s (passphrase %q): coordinator, shelter,\nlaptop1 and laptop2, and the bundles in usb-stick. Try:\n  floe member list --dir %s\n  floe dir list --dir %s\n",
+			dir, demoPassphrase, filepath.Join(dir, "coordinator"), filepath.Join(dir, "laptop1"))
+	} else {
+		d.p("\nThe demo directory is removed now. To keep the four nodes (coordinator,\nshelter, laptop1, laptop2), run 'floe demo --keep' or 'floe demo --dir DIR'.\n")
+	}
+	return nil
+}
 
-	p("1. Creating an encrypted node for a community laptop\n")
-	laptop, err := node.Init(ctx, filepath.Join(dir, "laptop"), []byte(demoPassphrase), nodeOptions())
+// demo is the tour's state: four devices, and the coordinator's listening
+// host ('floe node run').
+type demo struct {
+	ctx   context.Context
+	env   *Env
+	inner Env
+	dir   string
+	usb   string // where bundles go
+
+	coord, shelter, lap1, lap2 *node.Node
+	names                      map[sp.DeviceID]string
+	host                       *node.Host
+	addr                       string      // the coordinator's address, as 'floe node run' prints it
+	shelterRec                 sp.RecordID // the shelter record steps 4 and 6 show
+	closers                    []io.Closer
+}
+
+func (d *demo) close() {
+	for _, c := range slices.Backward(d.closers) {
+		c.Close()
+	}
+}
+
+func (d *demo) p(format string, a ...any) { d.env.Printf(format, a...) }
+
+// cmd prints a command line as typed on one device.
+func (d *demo) cmd(who, format string, a ...any) {
+	d.p("   %s$ floe %s\n", who, fmt.Sprintf(format, a...))
+}
+
+func (d *demo) run() error {
+	ctx, p := d.ctx, d.p
+	p("Floe demo. Sample data only: every local service and shelter here is fictional.\n")
+	p("Four devices, each a node in %s\n\n", d.dir)
+
+	p("1. The coordinator's laptop creates the network\n")
+	d.cmd("coordinator", "init --network kivalliq")
+	opts := nodeOptions()
+	opts.NetworkName = "kivalliq"
+	coord, err := node.Init(ctx, filepath.Join(d.dir, "coordinator"), []byte(demoPassphrase), opts)
 	if err != nil {
 		return err
 	}
-	defer laptop.Close()
-	p("   node %s, passphrase %q\n\n", laptop.ID().Short(), demoPassphrase)
+	d.coord = coord
+	d.closers = append(d.closers, coord)
+	d.names = map[sp.DeviceID]string{coord.ID(): "coordinator"}
+	p("   node %s, the network's admin: it holds the root key, which signs every\n", coord.ID().Short())
+	p("   device's certificate. It is not in the shelter audience, so it cannot read\n   shelter locations.\n")
+	d.cmd("coordinator", "node run")
+	if err := d.startHost(); err != nil {
+		return err
+	}
+	p("   listening on %s (ADDR below)\n\n", d.addr)
 
-	p("2. Loading sample data\n")
-	byColl := map[string][][]node.Change{}
-	dirRecs := fieldkit.SampleDirectory()
-	outRecs := fieldkit.SampleOutreach(time.Now())
-	for _, r := range append(dirRecs, outRecs...) {
+	p("2. It admits three devices: role and areas come from the invite, signed by the root key\n")
+	if d.shelter, err = d.join("shelter", node.RoleShelterStaff, demoShelterAreas, false); err != nil {
+		return err
+	}
+	p("   Admitting the first shelter-staff device made the shelter audience's key:\n")
+	p("   it is shared with the shelter device only; the coordinator keeps no copy.\n\n")
+	if d.lap1, err = d.join("laptop1", node.RoleOutreach, demoLaptop1Areas, true); err != nil {
+		return err
+	}
+	p("\n")
+	if d.lap2, err = d.join("laptop2", node.RoleOutreach, demoLaptop2Areas, false); err != nil {
+		return err
+	}
+	p("\n")
+
+	if err := d.load(); err != nil {
+		return err
+	}
+	if err := d.search(); err != nil {
+		return err
+	}
+	if err := d.conflict(); err != nil {
+		return err
+	}
+	if err := d.location(); err != nil {
+		return err
+	}
+	if err := d.revoke(); err != nil {
+		return err
+	}
+	return d.states()
+}
+
+// startHost starts the coordinator's listening host: on the same port as
+// before when it restarts, as 'floe node run' does on its fixed port.
+func (d *demo) startHost() error {
+	listen := "/ip4/127.0.0.1/tcp/0"
+	if d.addr != "" {
+		listen, _, _ = strings.Cut(d.addr, "/p2p/")
+	}
+	h, err := d.coord.StartHost(d.ctx, []string{listen}, node.SyncOptions{})
+	if err != nil {
+		return err
+	}
+	d.host = h
+	d.closers = append(d.closers, h)
+	if len(h.Addrs()) == 0 {
+		return errors.New("bug: the coordinator's host has no address")
+	}
+	d.addr = h.Addrs()[0]
+	return nil
+}
+
+// join makes a new device by the steps a person takes: invite, init
+// --join, admit, then the certificate by bundle or live sync.
+func (d *demo) join(name, role string, areas []string, live bool) (*node.Node, error) {
+	ctx := d.ctx
+	var flags strings.Builder
+	for _, a := range areas {
+		if strings.Contains(a, "*") {
+			a = "'" + a + "'"
+		}
+		fmt.Fprintf(&flags, " --area %s", a)
+	}
+	d.cmd("coordinator", "member invite --role %s%s --addr ADDR --name coordinator --out invite.txt", role, flags.String())
+	inv, err := d.coord.MakeInvite(node.InviteOptions{Role: role, Areas: areas, Addrs: []string{d.addr}, Name: "coordinator"})
+	if err != nil {
+		return nil, err
+	}
+	d.cmd(name, "init --join invite.txt --out request.txt --name %s", name)
+	opts := nodeOptions()
+	opts.Join = &inv
+	n, err := node.Init(ctx, filepath.Join(d.dir, name), []byte(demoPassphrase), opts)
+	if err != nil {
+		return nil, err
+	}
+	d.closers = append(d.closers, n)
+	d.names[n.ID()] = name
+	req, err := n.MakeJoinRequest(name)
+	if err != nil {
+		return nil, err
+	}
+	d.cmd("coordinator", "member admit request.txt")
+	cert, err := d.coord.Admit(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	d.p("   admitted %s (%s) as %s in %s\n", cert.Device.Short(), name, cert.Role, strings.Join(cert.Areas, " "))
+	if live {
+		if _, err := d.sync(n, name); err != nil {
+			return nil, err
+		}
+	} else if _, err := d.bundle(n, name, "to-"+name+".floe"); err != nil {
+		return nil, err
+	}
+	c, ok := n.Cert()
+	if !ok {
+		return nil, fmt.Errorf("bug: %s did not get its certificate", name)
+	}
+	aud := "not in the shelter audience"
+	if c.InAudience(node.ShelterAudience) {
+		aud = "in the shelter audience"
+	}
+	d.p("   %s holds its certificate now: %s, %s; %s\n", name, c.Role, strings.Join(c.Areas, " "), aud)
+	return n, nil
+}
+
+// sync runs 'floe sync coordinator' on n: a dial-only host, one session.
+func (d *demo) sync(n *node.Node, name string) (node.SyncResult, error) {
+	d.cmd(name, "sync coordinator")
+	res, err := d.trySync(n, 10*time.Second)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", name, err)
+	}
+	d.p("   sent %d entries, received %d\n", res.Stats.Sent, res.Stats.Received)
+	return res, nil
+}
+
+func (d *demo) trySync(n *node.Node, timeout time.Duration) (node.SyncResult, error) {
+	ctx, cancel := context.WithTimeout(d.ctx, timeout)
+	defer cancel()
+	h, err := n.StartHost(ctx, []string{}, node.SyncOptions{})
+	if err != nil {
+		return node.SyncResult{}, err
+	}
+	defer h.Close()
+	p, err := n.FindPeer(d.coord.ID().String())
+	if err != nil {
+		return node.SyncResult{}, err
+	}
+	return n.SyncPeer(ctx, h, p, node.SyncOptions{})
+}
+
+// bundle carries a bundle from the coordinator to n on the USB stick.
+func (d *demo) bundle(n *node.Node, name, file string) (node.BundleExport, error) {
+	if err := os.MkdirAll(d.usb, 0o700); err != nil {
+		return node.BundleExport{}, err
+	}
+	d.cmd("coordinator", "bundle export --for %s --out %s", name, file)
+	d.cmd(name, "bundle import %s", file)
+	ex, err := demoBundle(d.ctx, d.coord, n, filepath.Join(d.usb, file))
+	if err != nil {
+		return ex, err
+	}
+	d.p("   %d entries, %s, sealed to %s; verified and applied\n", ex.Entries, humanBytes(ex.Bytes), name)
+	return ex, nil
+}
+
+// load is step 3: the coordinator loads the directory, laptop 1 its
+// outreach records, and everyone syncs.
+func (d *demo) load() error {
+	ctx, p := d.ctx, d.p
+	p("3. Records go in; shelter locations are sealed as they are written\n")
+	var dirRecs [][]node.Change
+	shelters := 0
+	for _, r := range fieldkit.SampleDirectory() {
 		ch, err := node.ChangesFrom(r.Fields)
 		if err != nil {
 			return err
 		}
-		byColl[r.Collection] = append(byColl[r.Collection], ch)
+		if _, ok := r.Fields[fieldkit.FieldLocation]; ok {
+			shelters++
+		}
+		dirRecs = append(dirRecs, ch)
 	}
-	for _, coll := range []string{node.Directory, node.Outreach} {
-		if _, err := laptop.AddBatch(ctx, coll, byColl[coll]); err != nil {
-			return fmt.Errorf("loading sample %s: %w", coll, err)
+	if _, err := d.coord.AddBatch(ctx, node.Directory, dirRecs); err != nil {
+		return fmt.Errorf("loading the sample directory: %w", err)
+	}
+	p("   The coordinator loads the sample directory: %d services (public hotlines and\n", len(dirRecs))
+	p("   fictional local services). The %d shelters' locations are sealed to the\n   shelter audience's key: the coordinator itself cannot open them.\n", shelters)
+
+	// Laptop 1 writes outreach records in its region only.
+	region := map[string]bool{}
+	for _, c := range fieldkit.Communities() {
+		if strings.EqualFold(c.Region, "qikiqtaaluk") {
+			region[c.Name] = true
 		}
 	}
-	p("   %d directory services (public hotlines and fictional local services), %d outreach records\n\n", len(dirRecs), len(outRecs))
-
-	p("3. Searching the directory (case, accents and syllabics are folded)\n")
-	// Command output inside the tour is indented like the commands.
-	inner := *env
-	inner.IO.Out = &indenter{w: env.Out, prefix: "   "}
-	for _, q := range []string{"help line", "SANTE", "ᐃᓄᐃᑦ", "shelter"} {
-		p("\n   $ floe dir search %s\n", q)
-		rs, err := laptop.Search(ctx, q, 5)
+	all := fieldkit.SampleOutreach(time.Now())
+	var outRecs [][]node.Change
+	for _, r := range all {
+		if c, _ := r.Fields[fieldkit.FieldCommunity].(string); !region[c] {
+			continue
+		}
+		ch, err := node.ChangesFrom(r.Fields)
 		if err != nil {
 			return err
 		}
-		if err := printList(&inner, node.Directory, rs); err != nil {
+		outRecs = append(outRecs, ch)
+	}
+	if _, err := d.lap1.AddBatch(ctx, node.Outreach, outRecs); err != nil {
+		return fmt.Errorf("loading sample outreach records: %w", err)
+	}
+	p("   Laptop 1 loads the %d sample outreach records of its region (of %d), and\n   records a contact (no names: a pseudonymous subject code):\n", len(outRecs), len(all))
+	today := time.Now().Format(time.DateOnly)
+	follow := time.Now().AddDate(0, 0, 7).Format(time.DateOnly)
+	args := []string{"date=" + today, "community=Pangnirtung", "contact=in-person", "subject=S-7K3Q",
+		"referred_to=Kamatsiaqtut Help Line", "follow_up=" + follow, "urgent=true"}
+	var changes []node.Change
+	for _, a := range args {
+		ch, err := node.ParseChange(a)
+		if err != nil {
+			return err
+		}
+		changes = append(changes, ch)
+	}
+	d.cmd("laptop1", "outreach add %s", strings.Join(args, " "))
+	oid, err := d.lap1.Add(ctx, node.Outreach, changes)
+	if err != nil {
+		return err
+	}
+	rec, err := d.lap1.Get(ctx, node.Outreach, oid, node.ReadOptions{})
+	if err != nil {
+		return err
+	}
+	printRecord(d.inner.Out, rec)
+	p("   Each device syncs with the coordinator's node when it is in reach:\n")
+	for _, x := range []struct {
+		n    *node.Node
+		name string
+	}{{d.lap1, "laptop1"}, {d.shelter, "shelter"}, {d.lap2, "laptop2"}} {
+		if _, err := d.sync(x.n, x.name); err != nil {
 			return err
 		}
 	}
-	p("\n   A shelter shows its alias, community and intake phone. Its location is\n")
-	p("   never listed, searched or printed unless asked for by name.\n\n")
+	p("\n")
+	return nil
+}
 
-	p("4. Recording an outreach contact (no names: a pseudonymous subject code)\n")
-	today := time.Now().Format(time.DateOnly)
-	follow := time.Now().AddDate(0, 0, 7).Format(time.DateOnly)
-	args4 := []string{"date=" + today, "community=Pangnirtung", "contact=in-person", "subject=S-7K3Q",
-		"referred_to=Kamatsiaqtut Help Line", "follow_up=" + follow, "urgent=true"}
-	p("   $ floe outreach add")
-	var changes []node.Change
-	for _, a := range args4 {
-		p(" %s", a)
-		ch, _ := node.ParseChange(a)
-		changes = append(changes, ch)
+// search is step 4, on laptop 1.
+func (d *demo) search() error {
+	ctx, p := d.ctx, d.p
+	p("4. Searching the directory on laptop 1 (case, accents and syllabics are folded)\n")
+	var shelter node.Record
+	for _, q := range []string{"help line", "SANTE", "ᐃᓄᐃᑦ", "shelter"} {
+		p("\n")
+		d.cmd("laptop1", "dir search %s", q)
+		rs, err := d.lap1.Search(ctx, q, 5)
+		if err != nil {
+			return err
+		}
+		if err := printList(&d.inner, node.Directory, rs); err != nil {
+			return err
+		}
+		for _, r := range rs {
+			if r.Get(fieldkit.FieldKind) == fieldkit.KindShelter && shelter.ID == "" {
+				shelter = r
+			}
+		}
+	}
+	if shelter.ID == "" {
+		return errors.New("bug: the sample shelters are missing")
 	}
 	p("\n")
-	oid, err := laptop.Add(ctx, node.Outreach, changes)
+	d.cmd("laptop1", "dir show %s", shelter.ID[:8])
+	id, err := sp.ParseRecordID(shelter.ID)
 	if err != nil {
 		return err
 	}
-	rec, err := laptop.Get(ctx, node.Outreach, oid, node.ReadOptions{})
+	d.shelterRec = id
+	rec, err := d.lap1.Get(ctx, node.Directory, id, node.ReadOptions{})
 	if err != nil {
 		return err
 	}
-	printRecord(inner.Out, rec)
-	p("\n")
+	printRecord(d.inner.Out, rec)
+	p("   A shelter shows its alias, community and intake phone, and no location:\n")
+	p("   laptop 1 holds it only sealed, and has no key to open it.\n\n")
+	return nil
+}
 
-	p("5. A coordinator's laptop joins, and gets everything on a USB stick\n")
-	inv := laptop.Invite(nil, "community laptop")
-	copts := nodeOptions()
-	copts.Join = &inv
-	coord, err := node.Init(ctx, filepath.Join(dir, "coordinator"), []byte(demoPassphrase), copts)
-	if err != nil {
-		return err
-	}
-	defer coord.Close()
-	if err := laptop.AddPeer(node.Peer{Device: coord.ID(), Name: "coordinator"}); err != nil {
-		return err
-	}
-	bundle := filepath.Join(dir, "to-coordinator.floe")
-	p("   $ floe member invite --out invite.txt        (on the community laptop)\n")
-	p("   $ floe init --join invite.txt                (on the coordinator's laptop: node %s)\n", coord.ID().Short())
-	p("   $ floe bundle export --for coordinator --out %s\n", filepath.Base(bundle))
-	ex, err := demoBundle(ctx, laptop, coord, bundle)
-	if err != nil {
-		return err
-	}
-	p("   $ floe bundle import %s\n", filepath.Base(bundle))
-	p("   %d entries, %s, sealed to the coordinator's laptop; verified frame by frame and applied.\n\n", ex.Entries, humanBytes(ex.Bytes))
-
-	// From here the two laptops sync over the network: libp2p on this
-	// machine's loopback, as 'floe node run' and 'floe sync' do.
-	host, err := laptop.StartHost(ctx, []string{"/ip4/127.0.0.1/tcp/0"}, node.SyncOptions{})
-	if err != nil {
-		return err
-	}
-	defer host.Close()
-	if err := coord.AddPeer(node.Peer{Device: laptop.ID(), Name: "community laptop", Addrs: host.Addrs()}); err != nil {
-		return err
-	}
-	chost, err := coord.StartHost(ctx, []string{}, node.SyncOptions{})
-	if err != nil {
-		return err
-	}
-	defer chost.Close()
-	exchange := func(ctx context.Context, _, _ *node.Node) error {
-		_, err := demoSync(ctx, coord, chost)
-		return err
-	}
-
-	p("6. Two laptops edit the same service while apart, and the conflict is resolved\n")
-	hits, err := laptop.Search(ctx, "legal clinic", 1)
+// conflict is step 5: the coordinator and the shelter device edit one
+// field apart, and the coordinator settles it.
+func (d *demo) conflict() error {
+	ctx, p := d.ctx, d.p
+	p("5. The coordinator and the shelter device edit the same service apart\n")
+	hits, err := d.coord.Search(ctx, "legal clinic", 1)
 	if err != nil || len(hits) == 0 {
 		return errors.Join(errors.New("the sample legal clinic is missing"), err)
 	}
 	sid, _ := sp.ParseRecordID(hits[0].ID)
-	p("   Offline, the community laptop sets its hours to \"Mon-Fri 9-5\";\n")
-	p("   the coordinator sets them to \"Tue and Thu 10-4\".\n")
-	if err := laptop.Update(ctx, node.Directory, sid, []node.Change{{Field: "hours", Value: "Mon-Fri 9-5"}}); err != nil {
+	d.cmd("shelter", "dir set %s hours=\"Mon-Fri 9-5\"", hits[0].ID[:8])
+	if err := d.shelter.Update(ctx, node.Directory, sid, []node.Change{{Field: "hours", Value: "Mon-Fri 9-5"}}); err != nil {
 		return err
 	}
-	if err := coord.Update(ctx, node.Directory, sid, []node.Change{{Field: "hours", Value: "Tue and Thu 10-4"}}); err != nil {
+	d.cmd("coordinator", "dir set %s hours=\"Tue and Thu 10-4\"", hits[0].ID[:8])
+	if err := d.coord.Update(ctx, node.Directory, sid, []node.Change{{Field: "hours", Value: "Tue and Thu 10-4"}}); err != nil {
 		return err
 	}
-	if err := exchange(ctx, laptop, coord); err != nil {
+	if _, err := d.sync(d.shelter, "shelter"); err != nil {
 		return err
 	}
-	p("   They sync. Neither edit is lost; both laptops show the conflict:\n\n   $ floe conflicts\n")
-	cs, err := laptop.Conflicts(ctx)
+	p("   Neither edit is lost; both devices show the conflict:\n")
+	d.cmd("coordinator", "conflicts")
+	cs, err := d.coord.Conflicts(ctx)
 	if err != nil {
 		return err
 	}
 	for _, c := range cs {
 		for _, v := range c.Values {
-			p("   %s %s  %-10s %-18q by %s  hash %s\n", c.Collection, c.ID[:8], c.Field, fmt.Sprint(v.Value), shortDev(v.Author), v.Hash[:12])
+			p("   %s %s  %-6s %-18q by %s (%s)  hash %s\n", c.Collection, c.ID[:8], c.Field, fmt.Sprint(v.Value), shortDev(v.Author), d.nameOf(v.Author), v.Hash[:12])
 		}
 	}
 	if len(cs) != 1 || len(cs[0].Values) != 2 {
 		return fmt.Errorf("bug: the demo expected one conflict with two values, got %d", len(cs))
 	}
 	keep := cs[0].Values[1].Hash[:12]
-	p("\n   The coordinator phones the clinic and keeps one value:\n   $ floe resolve %s hours --keep %s\n", cs[0].ID[:8], keep)
-	if err := coord.Resolve(ctx, node.Directory, sid, "hours", keep, ""); err != nil {
+	p("   The coordinator phones the clinic and keeps one value:\n")
+	d.cmd("coordinator", "resolve %s hours --keep %s", cs[0].ID[:8], keep)
+	if err := d.coord.Resolve(ctx, node.Directory, sid, "hours", keep, ""); err != nil {
 		return err
 	}
-	if err := exchange(ctx, laptop, coord); err != nil {
+	if _, err := d.sync(d.shelter, "shelter"); err != nil {
 		return err
 	}
-	rec, err = laptop.Get(ctx, node.Directory, sid, node.ReadOptions{})
+	rec, err := d.shelter.Get(ctx, node.Directory, sid, node.ReadOptions{})
 	if err != nil {
 		return err
 	}
-	p("   After the next sync the community laptop shows hours = %q, with no conflict.\n\n", rec.Get("hours"))
-
-	p("7. A partition: the laptops are apart for days, then meet over the network\n")
-	p("   The community laptop records two contacts; the coordinator adds a service.\n")
-	for i, subj := range []string{"S-2M8D", "S-9QX4"} {
-		ch := []node.Change{{Field: "date", Value: today}, {Field: "community", Value: "Pangnirtung"},
-			{Field: "contact", Value: "phone"}, {Field: "subject", Value: subj}, {Field: "urgent", Value: fmt.Sprint(i == 0)}}
-		if _, err := laptop.Add(ctx, node.Outreach, ch); err != nil {
-			return err
-		}
+	if rec.Conflicted() {
+		return errors.New("bug: the conflict is still there after resolving and syncing")
 	}
-	if _, err := coord.Add(ctx, node.Directory, []node.Change{{Field: "name", Value: "Fictional Youth Drop-in (sample)"},
-		{Field: "kind", Value: "other"}, {Field: "community", Value: "Pangnirtung"}, {Field: "phone", Value: "867-555-0177"}}); err != nil {
-		return err
-	}
-	for _, n := range []*node.Node{laptop, coord} {
-		st, err := n.Status(ctx)
-		if err != nil {
-			return err
-		}
-		p("   apart:  %s  %d entries  state hash %s\n", st.NodeID[:12], st.Entries, st.StateHash[:16])
-	}
-	p("   $ floe sync \"community laptop\"              (on the coordinator's laptop)\n")
-	res, err := demoSync(ctx, coord, chost)
-	if err != nil {
-		return err
-	}
-	st := res.Stats
-	p("   sent %d entries, received %d; %s out and %s in, %d reconciliation rounds, %s\n\n",
-		st.Sent, st.Received, humanBytes(st.Out.Total()), humanBytes(st.In.Total()), st.RoundsIn+st.RoundsOut, res.Duration.Round(time.Millisecond))
-
-	p("8. Both laptops hold the same state\n")
-	for _, n := range []*node.Node{laptop, coord} {
-		st, err := n.Status(ctx)
-		if err != nil {
-			return err
-		}
-		p("   %s  %d entries  state hash %s\n", st.NodeID[:12], st.Entries, st.StateHash[:16])
-	}
-	if env.dir != "" || c.keep {
-		p("\nThe demo nodes are in %s (passphrase %q). Try:\n  floe dir list --dir %s\n", dir, demoPassphrase, filepath.Join(dir, "laptop"))
-	}
+	p("   Conflict resolved: the shelter device shows hours = %q, with no conflict.\n\n", rec.Get("hours"))
 	return nil
+}
+
+// location is step 6: who can open a shelter's location, the audit log,
+// and a search of every file for it.
+func (d *demo) location() error {
+	ctx, p := d.ctx, d.p
+	p("6. A shelter's location\n")
+	id := d.shelterRec
+	d.cmd("shelter", "dir show %s --reveal location", id.Short())
+	p("   (floe asks for the passphrase again, typed now, before it reveals anything)\n")
+	rec, err := d.shelter.Get(ctx, node.Directory, id, node.ReadOptions{Reveal: []string{fieldkit.FieldLocation}})
+	if err != nil {
+		return fmt.Errorf("the shelter device could not reveal the location: %w", err)
+	}
+	printRecord(d.inner.Out, rec)
+	p("   The location (fictional, with a planted marker) is opened only here, on a\n")
+	p("   shelter-staff device, when asked for by name; it is never stored in plaintext.\n")
+
+	d.cmd("coordinator", "dir show %s --reveal location", id.Short())
+	_, err = d.coord.Get(ctx, node.Directory, id, node.ReadOptions{Reveal: []string{fieldkit.FieldLocation}})
+	if err == nil {
+		return errors.New("bug: the coordinator opened a shelter location")
+	}
+	if !errors.Is(err, node.ErrNotAllowed) {
+		return fmt.Errorf("the coordinator's reveal failed for another reason than the audience: %w", err)
+	}
+	p("   floe dir: %s\n", oneLine(err.Error()))
+
+	if _, err := d.sync(d.shelter, "shelter"); err != nil {
+		return err
+	}
+	p("   The reveal reached the coordinator's audit log: who, which field of which\n")
+	p("   record, and when; never the location.\n")
+	d.cmd("coordinator", "audit")
+	log, err := d.coord.AuditLog(ctx)
+	if err != nil {
+		return err
+	}
+	byShelter, byCoord := 0, 0
+	for _, a := range log {
+		// As floe audit prints it.
+		p("   %s  %s revealed %s of %s %s\n", a.Time.Format("2006-01-02 15:04:05"), shortDev(a.Device), a.Field, a.Collection, a.Record[:min(8, len(a.Record))])
+		switch a.Device {
+		case d.shelter.ID().String():
+			byShelter++
+		case d.coord.ID().String():
+			byCoord++
+		}
+	}
+	if byShelter != 1 {
+		return fmt.Errorf("bug: the coordinator's audit log has %d reveals by the shelter device, want 1", byShelter)
+	}
+	if byCoord > 0 {
+		p("   The coordinator's refused attempt is listed too.\n")
+	} else {
+		p("   The coordinator's refused attempt revealed nothing, so it is not listed.\n")
+	}
+
+	files, hitsIn, err := scanForMarker(d.dir)
+	if err != nil {
+		return err
+	}
+	p("   Every file under the four devices' directories and the USB stick (%d files),\n", files)
+	p("   searched for the location's marker in any case: %d files hold it.\n", len(hitsIn))
+	if len(hitsIn) > 0 {
+		return fmt.Errorf("a shelter location was found in plaintext in %s", strings.Join(hitsIn, ", "))
+	}
+	p("   (The stores are encrypted at rest as well; the refusal above is what shows\n")
+	p("   that a device outside the shelter audience cannot open a location even with\n")
+	p("   its own passphrase.)\n\n")
+	return nil
+}
+
+// revoke is step 7: laptop 2 is lost.
+func (d *demo) revoke() error {
+	ctx, p := d.ctx, d.p
+	p("7. Laptop 2 is lost\n")
+	d.cmd("coordinator", "member revoke laptop2 --reason \"lost in transit\"")
+	oldPSK := d.coord.PSK()
+	rep, err := d.coord.Revoke(ctx, d.lap2.ID(), "lost in transit")
+	if err != nil {
+		return err
+	}
+	rotated := append([]string{"network"}, rep.Audiences...)
+	p("   revoked %s; new keys: %s\n", rep.Device.Short(), strings.Join(rotated, ", "))
+	if !slices.Contains(rep.Audiences, node.ShelterAudience) {
+		p("   Laptop 2 was never in the shelter audience, so the shelter key is unchanged\n")
+		p("   (revoking a shelter-staff device would rotate it too).\n")
+	}
+	p("   The others hear of it at their next sync, where it travels first:\n")
+	for _, x := range []struct {
+		n    *node.Node
+		name string
+	}{{d.shelter, "shelter"}, {d.lap1, "laptop1"}} {
+		if _, err := d.sync(x.n, x.name); err != nil {
+			return err
+		}
+		if !x.n.Revoked(d.lap2.ID()) {
+			return fmt.Errorf("bug: %s did not get the revocation", x.name)
+		}
+	}
+	// Key maintenance ran on the shelter device as the session applied;
+	// this run finds what is left.
+	m, err := d.shelter.Maintain(ctx)
+	if err != nil {
+		return err
+	}
+	epochs, err := sealedEpochs(ctx, d.shelter)
+	if err != nil {
+		return err
+	}
+	p("   The shelter device's key maintenance re-sealed %d locations: they stay under\n", m.Resealed)
+	p("   shelter key epoch %s, which laptop 2 never held.\n", epochs)
+	p("   The new network key came with the revocation. The old one keeps working\n")
+	p("   until %s, so that every laptop gets the new one by its\n", time.Now().Add(node.KeyGrace).Format("2006-01-02"))
+	p("   ordinary sync; after that only the new key finishes a handshake, and\n")
+	p("   laptop 2 never had it.\n")
+	p("   Laptop 2 tries to sync with the coordinator's node:\n")
+	d.cmd("laptop2", "sync coordinator --timeout 1s")
+	if _, err := d.trySync(d.lap2, time.Second); err == nil {
+		return errors.New("bug: the revoked laptop synced")
+	} else {
+		d.wrapped("floe sync: " + oneLine(err.Error()))
+	}
+	if d.lap2.PSK() != oldPSK {
+		return errors.New("bug: the revoked laptop holds the new network key")
+	}
+	p("   The coordinator's node refuses it right after the handshake: it is no\n")
+	p("   longer a member. A bundle from it is refused as well:\n")
+	d.cmd("laptop2", "bundle export --for coordinator --out from-laptop2.floe")
+	d.cmd("coordinator", "bundle import from-laptop2.floe")
+	if _, err := demoBundle(ctx, d.lap2, d.coord, filepath.Join(d.usb, "from-laptop2.floe")); err == nil {
+		return errors.New("bug: the coordinator took a bundle from the revoked laptop")
+	} else {
+		d.wrapped("floe bundle: " + oneLine(err.Error()))
+	}
+	st, err := d.lap2.Status(ctx)
+	if err != nil {
+		return err
+	}
+	p("   Laptop 2 keeps what it already had: %d entries, the members list and the\n", st.Entries)
+	p("   directory as of its last sync (the shelter locations sealed to a key it never\n")
+	p("   held). Nothing new reaches it, and no member syncs with it or takes its\n")
+	p("   bundles any more.\n\n")
+	return nil
+}
+
+// wrapped prints a long line (an error) indented and wrapped.
+func (d *demo) wrapped(s string) {
+	line := "  "
+	for _, w := range strings.Fields(s) {
+		if len(line)+1+len(w) > 80 && len(line) > 5 {
+			d.p("%s\n", line)
+			line = "    "
+		}
+		line += " " + w
+	}
+	d.p("%s\n", line)
+}
+
+// states is step 8: each device's state, and what it should be.
+func (d *demo) states() error {
+	ctx, p := d.ctx, d.p
+	p("8. Each device's state\n")
+	certs := map[sp.DeviceID]node.Cert{}
+	for _, m := range d.coord.Members() {
+		certs[m.Device] = m.Cert
+	}
+	cst, err := d.coord.Status(ctx)
+	if err != nil {
+		return err
+	}
+	for _, x := range []struct {
+		n    *node.Node
+		name string
+	}{{d.coord, "coordinator"}, {d.shelter, "shelter"}, {d.lap1, "laptop1"}, {d.lap2, "laptop2"}} {
+		st, err := x.n.Status(ctx)
+		if err != nil {
+			return err
+		}
+		var note string
+		switch x.n {
+		case d.coord:
+			note = "all of it: the admin may hold every entry"
+		case d.lap2:
+			note = "revoked: what it had at its last sync"
+		default:
+			held, hash, left, err := heldBy(ctx, d.coord, certs[x.n.ID()])
+			if err != nil {
+				return err
+			}
+			if held != st.Entries || hash != st.StateHash {
+				return fmt.Errorf("bug: %s holds %d entries (state hash %s), but %d of the coordinator's are for it (%s)",
+					x.name, st.Entries, st.StateHash[:16], held, hash[:16])
+			}
+			note = "the coordinator's, all of them"
+			if len(left) > 0 {
+				note = "the coordinator's but " + left + ": not for its role"
+			}
+		}
+		same := ""
+		if x.n != d.coord && st.StateHash == cst.StateHash {
+			same = " (= coordinator)"
+		}
+		p("   %-11s %4d entries  state hash %s%s  %s\n", x.name, st.Entries, st.StateHash[:16], same, note)
+	}
+	p("   Each device holds what its role and areas allow, plus what it wrote. Equal\n")
+	p("   state hashes mean the same entries, so they are expected only where those\n")
+	p("   allow the same. The shelter device and laptop 1 hold exactly the\n")
+	p("   coordinator's entries that their certificates allow (checked entry by entry).\n")
+	return nil
+}
+
+func (d *demo) nameOf(dev string) string {
+	id, err := sp.ParseDeviceID(dev)
+	if err != nil {
+		return "?"
+	}
+	if n, ok := d.names[id]; ok {
+		return n
+	}
+	return "?"
+}
+
+// heldBy computes the count and state hash of the entries of n that a
+// device with certificate c may hold (what a complete sync with n gives
+// it), and says what it leaves out, by collection.
+func heldBy(ctx context.Context, n *node.Node, c node.Cert) (uint64, string, string, error) {
+	var dg sp.Digest
+	out := map[string]int{}
+	err := n.Entries(ctx, func(e sp.Entry) error {
+		if e.Collection == node.Members || e.Author == c.Device || c.CanRead(e.Collection, e.Area) {
+			dg.Add(e.Hash())
+		} else {
+			out[e.Collection]++
+		}
+		return nil
+	})
+	var left []string
+	for _, coll := range slices.Sorted(maps.Keys(out)) {
+		left = append(left, fmt.Sprintf("%d %s", out[coll], coll))
+	}
+	h := dg.StateHash()
+	return dg.Count, fmt.Sprintf("%x", h[:]), strings.Join(left, ", "), err
+}
+
+// sealedEpochs lists the key epochs the shelter locations n holds are
+// sealed under, e.g. "1" or "1, 2".
+func sealedEpochs(ctx context.Context, n *node.Node) (string, error) {
+	seen := map[uint32]bool{}
+	err := n.Entries(ctx, func(e sp.Entry) error {
+		if e.Collection != node.Directory || e.Field != fieldkit.FieldLocation || e.Kind != sp.KindValue {
+			return nil
+		}
+		v, err := sp.DecodeValue(e.Value)
+		if err != nil {
+			return err
+		}
+		b, ok := v.([]byte)
+		if !ok {
+			return errors.New("bug: a location is stored unsealed")
+		}
+		ep, err := fieldkit.SealedEpoch(b)
+		if err != nil {
+			return err
+		}
+		seen[ep] = true
+		return nil
+	})
+	var out []string
+	for _, ep := range slices.Sorted(maps.Keys(seen)) {
+		out = append(out, fmt.Sprint(ep))
+	}
+	return strings.Join(out, ", "), err
+}
+
+// scanForMarker reads every file under root and lists those that hold
+// fieldkit.CanaryMarker in any case.
+func scanForMarker(root string) (files int, hits []string, err error) {
+	marker := []byte(strings.ToLower(fieldkit.CanaryMarker))
+	err = filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		for i, c := range b {
+			if 'A' <= c && c <= 'Z' {
+				b[i] = c + 'a' - 'A'
+			}
+		}
+		if bytes.Contains(b, marker) {
+			rel, _ := filepath.Rel(root, path)
+			hits = append(hits, rel)
+		}
+		return nil
+	})
+	return files, hits, err
 }
 
 // demoBundle writes a bundle from a for b to path and imports it into b.
@@ -285,15 +800,6 @@ func demoBundle(ctx context.Context, a, b *node.Node, path string) (node.BundleE
 		err = errors.New("bug: the demo bundle arrived damaged: " + im.Report.Problems())
 	}
 	return ex, err
-}
-
-// demoSync runs one live session from n to its first peer through h.
-func demoSync(ctx context.Context, n *node.Node, h *node.Host) (node.SyncResult, error) {
-	ps, err := n.Peers()
-	if err != nil || len(ps) == 0 {
-		return node.SyncResult{}, errors.Join(errors.New("bug: the demo node has no peer"), err)
-	}
-	return n.SyncPeer(ctx, h, ps[0], node.SyncOptions{})
 }
 
 // indenter puts a prefix at the start of every line written through it.

@@ -61,11 +61,13 @@ readable by anyone who may read the collection.
 shelter-staff devices are in it already.
 
 revoke cuts a device off: its revocation travels first in every sync and
-bundle, every peer refuses it, its entries stamped after the revocation
-are refused, the shelter audience key and the network key rotate, and
-shelter-staff devices re-seal locations under the new key at their next
-sync. A revoked device keeps everything it held before; see
-docs/threat-model.md.
+bundle, every peer refuses it after the handshake, and its entries stamped
+after the revocation are refused. The key of every audience it belonged
+to rotates, and shelter-staff devices re-seal locations under the new key
+at their next sync. The network key rotates too; the old one keeps
+working for 7 days while the new one reaches every laptop by sync, then
+only the new one does. A revoked device keeps everything it held before;
+see docs/threat-model.md.
 
 invite files carry the network key: carry them in person and delete them
 once used. An invite can be admitted once, within 14 days.
@@ -168,7 +170,7 @@ func (c *memberCmd) admit(ctx context.Context, env *Env, args []string) error {
 	if env.JSON {
 		return printJSON(env.Out, cert)
 	}
-	env.Printf("admitted %s (%s) as %s in %s\nits certificate reaches it at the next sync, or in a bundle: floe bundle export --peer %s --out FILE\n",
+	env.Printf("admitted %s (%s) as %s in %s\nits certificate reaches it at the next sync, or in a bundle: floe bundle export --for %s --out FILE\n",
 		cert.Device, orDash(cert.Name), cert.Role, strings.Join(cert.Areas, " "), cert.Device.Short())
 	return nil
 }

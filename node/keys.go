@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/floe-north/floe/fieldkit"
@@ -127,12 +128,25 @@ func groupCommitment(group string, secret []byte) []byte {
 	return k.PublicKey().Bytes()
 }
 
+// KeyGrace is how long after a rotation the previous network key stays in
+// use. Meanwhile the new key travels to every member by the ordinary sync
+// (a revoked device that still holds the old key is refused by the
+// connection gater, after the handshake); after it, only the new key
+// finishes a handshake, and a laptop that missed the whole week needs a
+// bundle.
+const KeyGrace = 7 * 24 * time.Hour
+
 // PSK is the private-network key this node uses now: the newest rotated
-// network key it holds, or the one it joined with.
+// network key it holds that is at least KeyGrace old, or the one it
+// joined with.
 func (n *Node) PSK() [32]byte {
 	psk := n.net.PSK
+	cutoff := n.now().Add(-KeyGrace).UnixMilli()
 	if ke, ok := n.trust.latestEpoch(NetworkGroup); ok {
 		for e := ke.Epoch; e > 0; e-- {
+			if ep, ok := n.trust.epoch(NetworkGroup, e); !ok || ep.Since > cutoff {
+				continue
+			}
 			if s, err := n.groupSecret(NetworkGroup, e); err == nil && len(s) == 32 {
 				copy(psk[:], s)
 				clear(s)
@@ -230,7 +244,7 @@ func (n *Node) newEpochEntries(root ed25519.PrivateKey, group string, to []sp.De
 		copy(secret, k.Bytes())
 	}
 	defer clear(secret)
-	val, err := signStatement(root, n.net.ID, stmtEpoch, KeyEpoch{Group: group, Epoch: epoch, Public: groupCommitment(group, secret)})
+	val, err := signStatement(root, n.net.ID, stmtEpoch, KeyEpoch{Group: group, Epoch: epoch, Public: groupCommitment(group, secret), Since: n.now().UnixMilli()})
 	if err != nil {
 		return nil, err
 	}

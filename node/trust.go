@@ -116,6 +116,8 @@ type KeyEpoch struct {
 	Group  string `cbor:"1,keyasint"`
 	Epoch  uint32 `cbor:"2,keyasint"`
 	Public []byte `cbor:"3,keyasint"`
+	// Since is when the epoch was made (Unix milliseconds).
+	Since int64 `cbor:"4,keyasint,omitempty"`
 }
 
 // statement is a root-signed body, the value of a members entry.
