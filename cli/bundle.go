@@ -35,9 +35,10 @@ is refused, and nothing of it is applied.
 
 A bundle is sealed to the peer's device: the file holds nothing readable,
 not even a sign that it is a Floe bundle, and only that laptop opens it.
-Every frame in it is signed by this node. The recipient still learns
-everything in it, so export only for peers that may hold what this node
-holds (roles and areas come with the trust layer).
+Every frame in it is signed by this node. It holds only what both this
+node and the recipient may hold by their certificates (role and areas);
+shelter locations in it stay sealed to their audience. No bundle is made
+for a revoked device.
 `
 }
 func (c *bundleCmd) Flags(fs *flag.FlagSet) {
@@ -126,10 +127,10 @@ func importBundle(ctx context.Context, env *Env, path string) error {
 	}
 	env.Printf("imported %s from %s: %d new entries, %d already here\n", path, im.From.Short(), im.New, im.Known)
 	if im.HeldBack > 0 {
-		env.Printf("held back %d entries stamped too far in the future; check the clocks\n", im.HeldBack)
+		env.Printf("held back %d entries stamped too far in the future or by a device whose certificate has not arrived; a later bundle or sync brings them\n", im.HeldBack)
 	}
 	if im.Refused > 0 {
-		env.Printf("refused %d entries that fail verification\n", im.Refused)
+		env.Printf("refused %d entries: forged, damaged, or written by a device not allowed to (revoked, or outside its role or area)\n", im.Refused)
 	}
 	if p := rep.Problems(); p != "" {
 		env.Printf("%s\n", p)

@@ -168,7 +168,7 @@ func (c *memberCmd) admit(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if env.JSON {
-		return printJSON(env.Out, cert)
+		return printJSON(env.Out, map[string]any{"id": cert.Device.String(), "name": cert.Name, "role": cert.Role, "areas": cert.Areas, "audiences": cert.Audiences})
 	}
 	env.Printf("admitted %s (%s) as %s in %s\nits certificate reaches it at the next sync, or in a bundle: floe bundle export --for %s --out FILE\n",
 		cert.Device, orDash(cert.Name), cert.Role, strings.Join(cert.Areas, " "), cert.Device.Short())

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,6 +24,8 @@ type collCmd struct {
 	limit    int
 	kind     string
 	comm     string
+	area     string
+	areaSet  bool
 }
 
 func newDirCmd() *collCmd {
@@ -52,6 +55,10 @@ func (c *collCmd) Flags(fs *flag.FlagSet) {
 		fs.StringVar(&c.kind, "kind", "", "list: only services of this kind")
 	}
 	fs.StringVar(&c.comm, "community", "", "list: only records of this community")
+	fs.Func("area", "add: the record's area, e.g. kivalliq/arviat (\"\" for the whole network); fixed for the record's life", func(v string) error {
+		c.area, c.areaSet = v, true
+		return nil
+	})
 }
 
 func (c *collCmd) Usage() string {
@@ -61,7 +68,7 @@ func (c *collCmd) Usage() string {
 	for _, s := range c.subs {
 		switch s {
 		case "add":
-			fmt.Fprintf(&b, "  floe %s add FIELD=VALUE...        create a record; prints its ID\n", c.name)
+			fmt.Fprintf(&b, "  floe %s add FIELD=VALUE... [--area AREA]  create a record; prints its ID\n", c.name)
 		case "set":
 			fmt.Fprintf(&b, "  floe %s set ID FIELD=VALUE...     change fields (sets: FIELD+=X, FIELD-=X)\n", c.name)
 		case "show":
@@ -74,7 +81,7 @@ func (c *collCmd) Usage() string {
 			fmt.Fprintf(&b, "  floe %s rm ID                     delete the record for good, on every node that syncs\n", c.name)
 		}
 	}
-	fmt.Fprintf(&b, "\nID is a record ID or its first 4 or more hex digits.\n\nFields of %s:\n", c.coll)
+	fmt.Fprintf(&b, "\nID is a record ID or its first 4 or more hex digits.\n\nA new record belongs to an area (a region or region/community, such as\nkivalliq/arviat; none means the whole network), fixed for its life: who may\nread and write it follows from that. Without --area it is the only area\nthis laptop's certificate lets it write, or the whole network if it may\nwrite everywhere.\n\nFields of %s:\n", c.coll)
 	for _, f := range schema.Fields {
 		req := ""
 		if f.Required {
@@ -150,7 +157,11 @@ func (c *collCmd) Run(ctx context.Context, env *Env, args []string) error {
 	}
 	switch sub {
 	case "add":
-		id, err := n.Add(ctx, c.coll, changes)
+		area := n.DefaultArea(c.coll)
+		if c.areaSet {
+			area = c.area
+		}
+		id, err := n.AddIn(ctx, c.coll, area, changes)
 		if err != nil {
 			return err
 		}
@@ -371,7 +382,7 @@ func freshPassphrase(env *Env, what string) error {
 	}
 	pass, err := env.prompt("Passphrase again to reveal "+what, false)
 	if err != nil {
-		return fmt.Errorf("revealing needs the passphrase typed again: %w", err)
+		return errors.New("revealing needs the passphrase typed again, at the prompt or as one line on standard input (FLOE_PASSPHRASE and --passphrase-file do not count); nothing was revealed")
 	}
 	defer clear(pass)
 	if err := store.CheckPassphrase(dir, pass); err != nil {

@@ -38,8 +38,10 @@ ADDR is a libp2p address as 'floe node run' prints it, for example
 one that reaches this node, or that exchanges bundles only. PEER is a
 peer's name, its device ID, or the first 6 or more characters of it.
 
-Only known peers can connect: the node refuses every other device, even
-one holding the network key.
+Only current members of the network (devices with a certificate that is
+not revoked) can connect: the node refuses every other device right after
+the handshake, even one holding the network key. The peer list says whom
+to dial; removing a peer does not revoke it (floe member revoke does).
 `
 }
 func (c *peerCmd) Flags(fs *flag.FlagSet) {
@@ -220,7 +222,7 @@ func (c *syncCmd) Run(ctx context.Context, env *Env, args []string) error {
 	env.Printf("synced with %s in %s: sent %d entries (%s), received %d (%s)\n", peerLabel(p), res.Duration.Round(time.Millisecond),
 		st.Sent, humanBytes(st.Out.Total()), st.Received, humanBytes(st.In.Total()))
 	if res.HeldBack > 0 {
-		env.Printf("held back %d entries stamped too far in the future; check this laptop's clock and the sender's\n", res.HeldBack)
+		env.Printf("held back %d entries stamped too far in the future or by a device whose certificate has not arrived; a later sync brings them (if it persists, check this laptop's clock and the sender's)\n", res.HeldBack)
 	}
 	return nil
 }
@@ -302,7 +304,7 @@ content.
 --listen sets where to listen; the default, ` + node.DefaultDaemonListen + `, is
 this laptop only. To let other laptops on the community network reach
 this one, listen on its LAN address, for example
---listen /ip4/0.0.0.0/tcp/7420. Only known peers with the network key
+--listen /ip4/0.0.0.0/tcp/7420. Only current members with the network key
 can connect. The addresses to give other nodes ('floe peer add') are
 printed at start.
 `

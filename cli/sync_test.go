@@ -52,7 +52,7 @@ func TestTwoNodesSyncOverTheNetwork(t *testing.T) {
 	if out := hub.ok("member", "admit", req); !strings.Contains(out, "outreach-worker") {
 		t.Errorf("admit output: %s", out)
 	}
-	hub.fails(ExitError, "used already", "member", "admit", req)
+	hub.fails(ExitError, "already a member", "member", "admit", req)
 
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -95,23 +95,26 @@ func (n *Node) groupSecret(group string, epoch uint32) ([]byte, error) {
 	if s, ok := n.keys[ck]; ok {
 		return append([]byte(nil), s...), nil
 	}
-	box, ok := n.trust.wrap(group, epoch, n.id)
+	boxes, ok := n.trust.wrap(group, epoch, n.id)
 	if !ok {
 		return nil, fmt.Errorf("%w: epoch %d of %q is not shared with this device", ErrNoAudienceKey, epoch, group)
 	}
 	if n.key == nil {
 		return nil, ErrLocked
 	}
-	s, err := fieldkit.UnwrapKey(n.key, wrapLabel(n.net.ID, group, epoch), box)
-	if err != nil {
-		return nil, fmt.Errorf("%w: the key shared with this device does not open", ErrNoAudienceKey)
+	for _, box := range boxes {
+		s, err := fieldkit.UnwrapKey(n.key, wrapLabel(n.net.ID, group, epoch), box)
+		if err != nil {
+			continue
+		}
+		if subtle.ConstantTimeCompare(groupCommitment(group, s), ke.Public) != 1 {
+			clear(s)
+			continue
+		}
+		n.keys[ck] = append([]byte(nil), s...)
+		return s, nil
 	}
-	if subtle.ConstantTimeCompare(groupCommitment(group, s), ke.Public) != 1 {
-		clear(s)
-		return nil, fmt.Errorf("%w: the key shared with this device does not match the root's statement", ErrNoAudienceKey)
-	}
-	n.keys[ck] = append([]byte(nil), s...)
-	return s, nil
+	return nil, fmt.Errorf("%w: no key shared with this device for epoch %d of %q opens and matches the root's statement", ErrNoAudienceKey, epoch, group)
 }
 
 // groupCommitment is what a key epoch states about its secret: the X25519
@@ -295,7 +298,10 @@ func (n *Node) Maintain(ctx context.Context) (MaintainReport, error) {
 	if !ok {
 		return rep, nil
 	}
-	groups := append([]string{NetworkGroup}, me.Audiences...)
+	groups := me.Audiences
+	if me.Role == RoleAdmin {
+		groups = append([]string{NetworkGroup}, groups...)
+	}
 	for _, g := range groups {
 		ke, ok := n.trust.latestEpoch(g)
 		if !ok {

@@ -222,6 +222,9 @@ func (n *Node) Admit(ctx context.Context, r JoinRequest) (Cert, error) {
 	if n.Revoked(r.Device) {
 		return Cert{}, fmt.Errorf("%w: %s; a revoked device is never admitted again, so run `floe init` on it afresh", ErrRevoked, r.Device.Short())
 	}
+	if c, ok := n.trust.cert(r.Device); ok {
+		return Cert{}, fmt.Errorf("%s is already a member (%s); a device holds one certificate: to change its role, revoke it and join it afresh", r.Device.Short(), c.Role)
+	}
 	b, err := n.st.GetMeta(inviteMeta(r.Invite))
 	if errors.Is(err, sp.ErrNotFound) {
 		return Cert{}, fmt.Errorf("%w: its invite was not made on this device or was used already; make a new invite", ErrBadJoinRequest)

@@ -183,13 +183,14 @@ func (n *Node) AuditLog(ctx context.Context) ([]AuditEntry, error) {
 			v, _ := sp.DecodeValue(e.Value)
 			s, _ := v.(string)
 			a.Time = e.Time.Time()
+			a.Device = e.Author.String()
 			switch e.Field {
 			case "action":
 				a.Action = s
 			case "collection":
 				a.Collection = s
 			case "device":
-				a.Device = s
+				// The signer is who revealed; the field only repeats it.
 			case "field":
 				a.Field = s
 			case "record":

@@ -72,7 +72,7 @@ var DirectorySchema = Schema{Collection: Directory, Fields: []FieldSpec{
 	{Name: "intake", Type: Text, Searchable: true, MaxLen: 2000, Help: "how to reach intake"},
 	{Name: "notes", Type: Text, Searchable: true, MaxLen: 4000, Help: "other notes"},
 	{Name: "tags", Type: Set, Searchable: true, Help: "free tags"},
-	{Name: "location", Type: Text, Sensitive: true, MaxLen: 2000, Help: "where the service is; for a shelter this is secret"},
+	{Name: "location", Type: Text, Sensitive: true, MaxLen: 1000, Help: "where the service is (at most 1022 bytes); sealed to the shelter audience"},
 }}
 
 // OutreachSchema is an outreach contact or referral, kept to the minimum:

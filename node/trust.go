@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -86,7 +87,7 @@ var ErrRevoked = errors.New("the device has been revoked")
 // Cert is a certificate: the root's statement that a device holds a role
 // in some areas.
 type Cert struct {
-	Device sp.DeviceID `cbor:"1,keyasint" json:"device"`
+	Device sp.DeviceID `cbor:"1,keyasint" json:"-"`
 	Name   string      `cbor:"2,keyasint,omitempty" json:"name,omitempty"`
 	Role   string      `cbor:"3,keyasint" json:"role"`
 	// Areas are grants "collection:area": "outreach:kivalliq/arviat",
@@ -326,7 +327,7 @@ type trust struct {
 	certs   map[sp.DeviceID]Cert
 	revoked map[sp.DeviceID]Revocation
 	epochs  map[string]map[uint32]KeyEpoch
-	wraps   map[string]map[uint32]map[sp.DeviceID][]byte
+	wraps   map[string]map[uint32]map[sp.DeviceID][][]byte // every wrap seen: a bad one cannot hide a good one
 }
 
 func newTrust() *trust {
@@ -334,7 +335,7 @@ func newTrust() *trust {
 		certs:   map[sp.DeviceID]Cert{},
 		revoked: map[sp.DeviceID]Revocation{},
 		epochs:  map[string]map[uint32]KeyEpoch{},
-		wraps:   map[string]map[uint32]map[sp.DeviceID][]byte{},
+		wraps:   map[string]map[uint32]map[sp.DeviceID][][]byte{},
 	}
 }
 
@@ -383,7 +384,7 @@ func (t *trust) epoch(group string, n uint32) (KeyEpoch, bool) {
 	return e, ok
 }
 
-func (t *trust) wrap(group string, n uint32, d sp.DeviceID) ([]byte, bool) {
+func (t *trust) wrap(group string, n uint32, d sp.DeviceID) ([][]byte, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	w, ok := t.wraps[group][n][d]
@@ -554,7 +555,9 @@ func (n *Node) authorize(e *sp.Entry) error {
 			if !known {
 				return fmt.Errorf("%w: a key wrap for a group this node does not know yet", ErrUnknownAuthor)
 			}
-			if ac.Role != RoleAdmin && g != NetworkGroup && !ac.InAudience(g) {
+			// The network key is shared by the admin only; an audience's
+			// key by the admin (a new epoch) or the audience's members.
+			if ac.Role != RoleAdmin && (g == NetworkGroup || !ac.InAudience(g)) {
 				return fmt.Errorf("%w: %s may not share the %q key", ErrNotAllowed, e.Author.Short(), g)
 			}
 			_ = w
@@ -610,7 +613,10 @@ func (n *Node) observe(e *sp.Entry) trustChange {
 	defer t.mu.Unlock()
 	switch x := st.(type) {
 	case Cert:
-		if old, ok := t.certs[x.Device]; !ok || x.Issued >= old.Issued {
+		// A device has one certificate (Admit refuses a second); if two
+		// ever meet, the earlier wins everywhere, whatever order they
+		// arrive in, so every node judges the device's entries alike.
+		if old, ok := t.certs[x.Device]; !ok || x.Issued < old.Issued {
 			x.parsed = x.grants()
 			t.certs[x.Device] = x
 			ch.certs = true
@@ -644,12 +650,17 @@ func (n *Node) observe(e *sp.Entry) trustChange {
 			return ch
 		}
 		if t.wraps[g] == nil {
-			t.wraps[g] = map[uint32]map[sp.DeviceID][]byte{}
+			t.wraps[g] = map[uint32]map[sp.DeviceID][][]byte{}
 		}
 		if t.wraps[g][x.epoch] == nil {
-			t.wraps[g][x.epoch] = map[sp.DeviceID][]byte{}
+			t.wraps[g][x.epoch] = map[sp.DeviceID][][]byte{}
 		}
-		t.wraps[g][x.epoch][x.device] = x.box
+		for _, b := range t.wraps[g][x.epoch][x.device] {
+			if bytes.Equal(b, x.box) {
+				return ch
+			}
+		}
+		t.wraps[g][x.epoch][x.device] = append(t.wraps[g][x.epoch][x.device], x.box)
 		ch.epochs = true
 	}
 	return ch
@@ -728,7 +739,7 @@ func (n *Node) checkLocalWrite(e *sp.Entry) error {
 		if where == "" {
 			where = "the whole network"
 		}
-		return fmt.Errorf("%w: this laptop's role (%s, areas %s) may not write %s records in %s", ErrNotAllowed, c.Role, strings.Join(c.Areas, " "), e.Collection, where)
+		return fmt.Errorf("%w: this laptop's role (%s, areas %s) may not write %s records in %s; give the record's area with --area", ErrNotAllowed, c.Role, strings.Join(c.Areas, " "), e.Collection, where)
 	}
 	return nil
 }

@@ -420,3 +420,48 @@ func TestRevocationReachesARelay(t *testing.T) {
 		t.Fatal("a and the relay did not converge")
 	}
 }
+
+// A member cannot plant a network key for others, nor blame another
+// device in the audit log: the log names who signed each record.
+func TestMembersCannotForgeKeysOrAuditRecords(t *testing.T) {
+	ha := newHarness(t)
+	a := ha.init()
+	_, w := join(t, a, node.RoleCoordinator, "*:*")
+	wkey := deviceKey(t, w)
+	// A wrap of a made-up network key for a, in the network group's
+	// record (found from a's own entries).
+	var netRec sp.RecordID
+	if _, err := a.Revoke(ctx, sp.DeviceID{7}, "never existed"); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Entries(ctx, func(e sp.Entry) error {
+		if e.Collection == node.Members && strings.HasPrefix(e.Field, "epoch/") {
+			v, _ := sp.DecodeValue(e.Value)
+			if b, _ := v.([]byte); bytes.Contains(b, []byte("network")) {
+				netRec = e.Record
+			}
+		}
+		return nil
+	})
+	if netRec.IsZero() {
+		t.Fatal("no network key epoch")
+	}
+	giveMembers(t, a, w)
+	fake := forge(t, ha, wkey, node.Members, "", netRec, "wrap/1/"+strings.TrimPrefix(a.ID().String(), "dev:"), make([]byte, 104))
+	if _, err := a.Merge(ctx, []sp.Entry{fake}); !errors.Is(err, node.ErrNotAllowed) {
+		t.Fatalf("a coordinator shared a network key: %v", err)
+	}
+	// An audit record that names a as the revealer, signed by w.
+	id := sp.NewRecordID()
+	var es []sp.Entry
+	for _, kv := range [][2]string{{"action", "reveal"}, {"collection", "directory"}, {"device", a.ID().String()}, {"field", "location"}, {"record", sp.NewRecordID().String()}} {
+		es = append(es, forge(t, ha, wkey, node.Audit, "", id, kv[0], kv[1]))
+	}
+	if _, err := a.Merge(ctx, es); err != nil {
+		t.Fatal(err)
+	}
+	log, err := a.AuditLog(ctx)
+	if err != nil || len(log) != 1 || log[0].Device != w.ID().String() {
+		t.Fatalf("the audit log does not name the signer: %+v %v", log, err)
+	}
+}
