@@ -85,9 +85,48 @@ func x25519Private(key ed25519.PrivateKey) (*ecdh.PrivateKey, error) {
 	return ecdh.X25519().NewPrivateKey(h[:32])
 }
 
-func sealKey(shared, ephPub, rcptPub []byte) (cipher.AEAD, error) {
+// toAEAD makes a fresh ephemeral X25519 key, agrees a secret with the
+// recipient's public key rcpt, and returns the ephemeral public key and an
+// XChaCha20-Poly1305 keyed by HKDF-SHA256 of the secret, salted with both
+// public keys, for info. Bundles, sealed fields and key wraps all use it,
+// each with its own info.
+func toAEAD(rcpt []byte, info string) (ephPub []byte, aead cipher.AEAD, err error) {
+	rpub, err := ecdh.X25519().NewPublicKey(rcpt)
+	if err != nil {
+		return nil, nil, err
+	}
+	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	shared, err := eph.ECDH(rpub)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer clear(shared)
+	ephPub = eph.PublicKey().Bytes()
+	aead, err = hkdfAEAD(shared, ephPub, rcpt, info)
+	return ephPub, aead, err
+}
+
+// fromAEAD is the recipient's side of toAEAD. A key that does not make a
+// shared secret (a low-order point) gives ErrSealOpen.
+func fromAEAD(priv *ecdh.PrivateKey, ephPub []byte, info string) (cipher.AEAD, error) {
+	epub, err := ecdh.X25519().NewPublicKey(ephPub)
+	if err != nil {
+		return nil, ErrSealOpen
+	}
+	shared, err := priv.ECDH(epub)
+	if err != nil {
+		return nil, ErrSealOpen
+	}
+	defer clear(shared)
+	return hkdfAEAD(shared, ephPub, priv.PublicKey().Bytes(), info)
+}
+
+func hkdfAEAD(shared, ephPub, rcptPub []byte, info string) (cipher.AEAD, error) {
 	salt := append(append([]byte{}, ephPub...), rcptPub...)
-	k, err := hkdf.Key(sha256.New, shared, salt, sealInfo, chacha20poly1305.KeySize)
+	k, err := hkdf.Key(sha256.New, shared, salt, info, chacha20poly1305.KeySize)
 	if err != nil {
 		return nil, err
 	}
@@ -119,24 +158,11 @@ func NewSealWriter(w io.Writer, to sp.DeviceID) (*SealWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sealing to %s: %w", to.Short(), err)
 	}
-	rpub, err := ecdh.X25519().NewPublicKey(rcpt)
+	ephPub, aead, err := toAEAD(rcpt, sealInfo)
 	if err != nil {
 		return nil, err
 	}
-	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	shared, err := eph.ECDH(rpub)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(shared)
-	aead, err := sealKey(shared, eph.PublicKey().Bytes(), rcpt)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write(eph.PublicKey().Bytes()); err != nil {
+	if _, err := w.Write(ephPub); err != nil {
 		return nil, err
 	}
 	return &SealWriter{w: w, aead: aead, buf: make([]byte, 0, SealChunk)}, nil
@@ -203,16 +229,10 @@ func OpenSealed(r io.Reader, key ed25519.PrivateKey) (io.Reader, *SealReport, er
 	if _, err := io.ReadFull(r, eph[:]); err != nil {
 		return nil, nil, fmt.Errorf("%w: the file is too short", ErrNotForThisDevice)
 	}
-	epub, err := ecdh.X25519().NewPublicKey(eph[:])
-	if err != nil {
+	aead, err := fromAEAD(priv, eph[:], sealInfo)
+	if errors.Is(err, ErrSealOpen) {
 		return nil, nil, ErrNotForThisDevice
 	}
-	shared, err := priv.ECDH(epub)
-	if err != nil {
-		return nil, nil, ErrNotForThisDevice
-	}
-	defer clear(shared)
-	aead, err := sealKey(shared, eph[:], priv.PublicKey().Bytes())
 	if err != nil {
 		return nil, nil, err
 	}

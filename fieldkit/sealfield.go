@@ -1,12 +1,9 @@
 package fieldkit
 
 import (
-	"crypto/cipher"
 	"crypto/ecdh"
 	"crypto/ed25519"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -86,20 +83,10 @@ func SealField(pub []byte, ad FieldAD, plain []byte) ([]byte, error) {
 	if len(plain) > MaxSealedValue {
 		return nil, fmt.Errorf("a sealed value is at most %d bytes; this one is %d", MaxSealedValue, len(plain))
 	}
-	rcpt, err := ecdh.X25519().NewPublicKey(pub)
-	if err != nil {
+	if _, err := ecdh.X25519().NewPublicKey(pub); err != nil {
 		return nil, fmt.Errorf("the audience key is not an X25519 key: %w", err)
 	}
-	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	shared, err := eph.ECDH(rcpt)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := fieldAEAD(shared, eph.PublicKey().Bytes(), pub)
-	clear(shared)
+	ephPub, aead, err := toAEAD(pub, fieldInfo)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +97,7 @@ func SealField(pub []byte, ad FieldAD, plain []byte) ([]byte, error) {
 	out := make([]byte, 0, SealedLen)
 	out = append(out, sealedMagic...)
 	out = binary.BigEndian.AppendUint32(out, ad.Epoch)
-	out = append(out, eph.PublicKey().Bytes()...)
+	out = append(out, ephPub...)
 	nonce := make([]byte, chacha20poly1305.NonceSizeX)
 	rand.Read(nonce)
 	out = append(out, nonce...)
@@ -136,17 +123,7 @@ func OpenField(priv *ecdh.PrivateKey, ad FieldAD, b []byte) ([]byte, error) {
 	if epoch != ad.Epoch {
 		return nil, fmt.Errorf("%w: sealed under epoch %d, not %d", ErrSealOpen, epoch, ad.Epoch)
 	}
-	ephPub := b[8:40]
-	eph, err := ecdh.X25519().NewPublicKey(ephPub)
-	if err != nil {
-		return nil, ErrSealOpen
-	}
-	shared, err := priv.ECDH(eph)
-	if err != nil {
-		return nil, ErrSealOpen
-	}
-	aead, err := fieldAEAD(shared, ephPub, priv.PublicKey().Bytes())
-	clear(shared)
+	aead, err := fromAEAD(priv, b[8:40], fieldInfo)
 	if err != nil {
 		return nil, err
 	}
@@ -165,16 +142,6 @@ func OpenField(priv *ecdh.PrivateKey, ad FieldAD, b []byte) ([]byte, error) {
 	return out, nil
 }
 
-func fieldAEAD(shared, ephPub, rcptPub []byte) (cipher.AEAD, error) {
-	salt := append(append([]byte{}, ephPub...), rcptPub...)
-	k, err := hkdf.Key(sha256.New, shared, salt, fieldInfo, chacha20poly1305.KeySize)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(k)
-	return chacha20poly1305.NewX(k)
-}
-
 // WrapKey encrypts a 32-byte secret (an audience epoch's private key, a
 // network key) to one device, bound to label (which key of which epoch),
 // so a wrap copied under another label does not open. Layout: ephemeral
@@ -187,24 +154,11 @@ func WrapKey(to sp.DeviceID, label string, secret []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	rcpt, err := ecdh.X25519().NewPublicKey(pub)
+	ephPub, aead, err := toAEAD(pub, wrapInfo)
 	if err != nil {
 		return nil, err
 	}
-	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	shared, err := eph.ECDH(rcpt)
-	if err != nil {
-		return nil, err
-	}
-	aead, err := wrapAEAD(shared, eph.PublicKey().Bytes(), pub)
-	clear(shared)
-	if err != nil {
-		return nil, err
-	}
-	out := append([]byte(nil), eph.PublicKey().Bytes()...)
+	out := append([]byte(nil), ephPub...)
 	nonce := make([]byte, chacha20poly1305.NonceSizeX)
 	rand.Read(nonce)
 	out = append(out, nonce...)
@@ -223,16 +177,7 @@ func UnwrapKey(key ed25519.PrivateKey, label string, b []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	eph, err := ecdh.X25519().NewPublicKey(b[:32])
-	if err != nil {
-		return nil, ErrSealOpen
-	}
-	shared, err := priv.ECDH(eph)
-	if err != nil {
-		return nil, ErrSealOpen
-	}
-	aead, err := wrapAEAD(shared, b[:32], priv.PublicKey().Bytes())
-	clear(shared)
+	aead, err := fromAEAD(priv, b[:32], wrapInfo)
 	if err != nil {
 		return nil, err
 	}
@@ -241,14 +186,4 @@ func UnwrapKey(key ed25519.PrivateKey, label string, b []byte) ([]byte, error) {
 		return nil, ErrSealOpen
 	}
 	return out, nil
-}
-
-func wrapAEAD(shared, ephPub, rcptPub []byte) (cipher.AEAD, error) {
-	salt := append(append([]byte{}, ephPub...), rcptPub...)
-	k, err := hkdf.Key(sha256.New, shared, salt, wrapInfo, chacha20poly1305.KeySize)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(k)
-	return chacha20poly1305.NewX(k)
 }
