@@ -38,6 +38,23 @@ func NewRecordIDIn(collection, area string) RecordID {
 	return id
 }
 
+// RecordIDFrom is NewRecordIDIn with the first 8 bytes taken from a hash
+// of seed, so the same seed always names the same record: a resource pack
+// names each service this way, and every version of the pack updates the
+// same record.
+func RecordIDFrom(collection, area string, seed []byte) RecordID {
+	var id RecordID
+	h := sha256.Sum256(append([]byte("floe record seed v1\x00"), seed...))
+	copy(id[:8], h[:8])
+	if area != "" {
+		b := areaBinding(collection, area, id)
+		copy(id[8:], b[:8])
+	} else {
+		copy(id[8:], h[8:16])
+	}
+	return id
+}
+
 // RecordInArea reports whether id may hold entries of area in collection.
 func RecordInArea(collection, area string, id RecordID) bool {
 	if area == "" {

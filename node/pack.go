@@ -1,0 +1,555 @@
+package node
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/floe-north/floe/fieldkit"
+	sp "github.com/floe-north/floe/syncproto"
+)
+
+// Resource packs. A trainer builds a pack from a services spreadsheet:
+// each row becomes (or updates) one directory record, written and signed
+// by the trainer's device as any write is, and the pack carries those
+// records' entries, the certificates of their authors and the network's
+// revocations, signed as a whole by the trainer's device key. A laptop
+// installs it with no network: it checks the signature, the chain from
+// the trainer's certificate to the network's root key, and every entry,
+// before it applies anything.
+
+// PackBuildOptions say what to build.
+type PackBuildOptions struct {
+	// Name names the pack series; later builds with the same name make
+	// the next version.
+	Name string
+	// Delta makes the pack carry only what changed since the previous
+	// version this device built (a full pack otherwise).
+	Delta bool
+}
+
+// PackBuildReport says what a build did.
+type PackBuildReport struct {
+	Header  fieldkit.PackHeader
+	Added   int // services new in this version
+	Changed int // services whose fields changed
+	Removed int // services no longer in the spreadsheet (deleted)
+	Entries int
+	Bytes   int64
+	// Problems are the rows refused, by line; when there are any, nothing
+	// is written unless Partial was asked for.
+	Problems []fieldkit.RowError
+}
+
+// packBuild is what a device keeps of the packs it builds, under
+// "packbuild/NAME": no plaintext, only keyed digests of sealed values.
+type packBuild struct {
+	Series  [16]byte                `cbor:"1,keyasint"`
+	Version uint64                  `cbor:"2,keyasint"`
+	Rows    map[string]packBuildRow `cbor:"3,keyasint"`
+	Hashes  []sp.EntryHash          `cbor:"4,keyasint"` // every entry of the last version
+}
+
+type packBuildRow struct {
+	Record sp.RecordID `cbor:"1,keyasint"`
+	// Sealed is an HMAC (under a key derived from this device's key) of
+	// the sealed values last written from the row, so an unchanged
+	// location is not written again: the device may not be able to open
+	// the sealed value to compare.
+	Sealed []byte `cbor:"2,keyasint,omitempty"`
+}
+
+func packBuildMeta(name string) string { return "packbuild/" + name }
+
+// ErrPackInstalled means the same version of a pack is installed already.
+var ErrPackInstalled = errors.New("this version of the pack is installed already")
+
+// ErrPackRollback means a pack is older than the installed version.
+var ErrPackRollback = errors.New("the pack is older than the installed version")
+
+// BuildPack writes the rows as directory records (adding, changing or
+// deleting what differs from the previous version) and a pack of them to
+// w. With problem rows and partial false, nothing is written.
+func (n *Node) BuildPack(ctx context.Context, rows []fieldkit.ServiceRow, partial bool, opts PackBuildOptions, w io.Writer) (PackBuildReport, error) {
+	var rep PackBuildReport
+	if opts.Name == "" || len(opts.Name) > fieldkit.MaxPackName {
+		return rep, fmt.Errorf("a pack's name is 1 to %d bytes", fieldkit.MaxPackName)
+	}
+	me, ok := n.trust.current(n.id)
+	if !ok {
+		return rep, fmt.Errorf("%w: this laptop has no certificate", ErrNotAllowed)
+	}
+	if !slices.ContainsFunc(rolePerms[me.Role].write, func(c string) bool { return c == Directory }) {
+		return rep, fmt.Errorf("%w: a %s may not build packs: that needs a role that writes the directory (trainer)", ErrNotAllowed, me.Role)
+	}
+	var st packBuild
+	b, err := n.st.GetMeta(packBuildMeta(opts.Name))
+	switch {
+	case errors.Is(err, sp.ErrNotFound):
+		rand.Read(st.Series[:])
+		st.Rows = map[string]packBuildRow{}
+	case err != nil:
+		return rep, err
+	default:
+		if err := sp.UnmarshalStrict(b, &st); err != nil {
+			return rep, fmt.Errorf("reading what this laptop built before: %w", err)
+		}
+		if st.Rows == nil {
+			st.Rows = map[string]packBuildRow{}
+		}
+	}
+	// Check every row before writing anything.
+	type plan struct {
+		row     fieldkit.ServiceRow
+		id      sp.RecordID
+		changes []Change
+		sealed  []byte
+	}
+	var plans []plan
+	for _, r := range rows {
+		if err := sp.ValidateArea(r.Area); err != nil {
+			rep.Problems = append(rep.Problems, fieldkit.RowError{Line: r.Line, Column: "area", Reason: err.Error()})
+			continue
+		}
+		if !me.CanWrite(Directory, r.Area) {
+			rep.Problems = append(rep.Problems, fieldkit.RowError{Line: r.Line, Column: "area", Reason: fmt.Sprintf("this laptop's certificate does not let it write the directory in %q", r.Area)})
+			continue
+		}
+		p := plan{row: r, id: sp.RecordIDFrom(Directory, r.Area, append(st.Series[:], r.Key...))}
+		if old, ok := st.Rows[r.Key]; ok && old.Record != p.id {
+			rep.Problems = append(rep.Problems, fieldkit.RowError{Line: r.Line, Column: "area", Reason: "a service's area cannot change; give it a new id"})
+			continue
+		}
+		keys := make([]string, 0, len(r.Fields))
+		for k := range r.Fields {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p.changes = append(p.changes, Change{Field: k, Value: r.Fields[k]})
+		}
+		if v, ok := r.Fields["location"]; ok {
+			p.sealed = n.sealedDigest(opts.Name, r.Key, v)
+		}
+		// Value checks, as a write would make them.
+		es, err := fieldWrites(&DirectorySchema, nil, p.changes)
+		if err == nil {
+			err = checkRequired(&DirectorySchema, es)
+		}
+		if err == nil {
+			for _, e := range es {
+				if isSealedField(Directory, e.Field) && len(r.Fields[e.Field]) > fieldkit.MaxSealedValue {
+					err = fmt.Errorf("location: at most %d bytes", fieldkit.MaxSealedValue)
+				}
+			}
+		}
+		if err != nil {
+			var fe *FieldError
+			col := ""
+			if errors.As(err, &fe) {
+				col = fe.Field
+			}
+			rep.Problems = append(rep.Problems, fieldkit.RowError{Line: r.Line, Column: col, Reason: err.Error()})
+			continue
+		}
+		plans = append(plans, p)
+	}
+	if len(rep.Problems) > 0 && !partial {
+		return rep, fmt.Errorf("%d rows have problems; nothing was written (fix them, or build from the good rows only with --partial)", len(rep.Problems))
+	}
+	// Write what changed.
+	keep := map[string]bool{}
+	for _, p := range plans {
+		keep[p.row.Key] = true
+		old, known := st.Rows[p.row.Key]
+		changes := p.changes
+		if known && p.sealed != nil && hmac.Equal(old.Sealed, p.sealed) {
+			changes = slices.DeleteFunc(slices.Clone(changes), func(c Change) bool { return isSealedField(Directory, c.Field) })
+		}
+		wrote := false
+		err := n.write(ctx, Directory, p.id, p.row.Area, func(cur []sp.Entry) ([]sp.Entry, error) {
+			if len(cur) == 1 && cur[0].Kind == sp.KindTombstone {
+				return nil, fmt.Errorf("line %d: service %q was deleted; give it a new id", p.row.Line, p.row.Key)
+			}
+			var rv *sp.RecordView
+			if len(cur) > 0 {
+				v := sp.Fold(Directory, p.id, cur)
+				rv = &v
+			}
+			es, err := fieldWrites(&DirectorySchema, rv, changes)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %w", p.row.Line, err)
+			}
+			// Leave out what is already so.
+			es = slices.DeleteFunc(es, func(e sp.Entry) bool {
+				if rv == nil || isSealedField(Directory, e.Field) {
+					return false
+				}
+				f := rv.Field(e.Field)
+				return f != nil && len(f.Siblings) == 0 && string(f.Current.Value) == string(e.Value)
+			})
+			wrote = len(es) > 0
+			return es, nil
+		})
+		if err != nil {
+			return rep, err
+		}
+		switch {
+		case !known:
+			rep.Added++
+		case wrote:
+			rep.Changed++
+		}
+		st.Rows[p.row.Key] = packBuildRow{Record: p.id, Sealed: p.sealed}
+	}
+	for key, r := range st.Rows {
+		if keep[key] {
+			continue
+		}
+		if err := n.Delete(ctx, Directory, r.Record); err != nil && !errors.Is(err, ErrDeleted) {
+			return rep, fmt.Errorf("deleting service %q, which left the spreadsheet: %w", key, err)
+		}
+		rep.Removed++
+	}
+	// The pack: the services' entries (a delta: those not in the previous
+	// version), then their authors' certificates and every revocation.
+	prev := map[sp.EntryHash]bool{}
+	for _, h := range st.Hashes {
+		prev[h] = true
+	}
+	var all, out []sp.Entry
+	authors := map[sp.DeviceID]bool{n.id: true}
+	for _, r := range st.Rows {
+		es, err := n.st.Record(ctx, Directory, r.Record)
+		if err != nil && !errors.Is(err, sp.ErrNotFound) {
+			return rep, err
+		}
+		for _, e := range es {
+			all = append(all, e)
+			authors[e.Author] = true
+		}
+	}
+	members, err := n.packMembers(ctx, authors)
+	if err != nil {
+		return rep, err
+	}
+	delta := opts.Delta && st.Version > 0
+	for _, e := range all {
+		if !delta || !prev[e.Hash()] {
+			out = append(out, e)
+		}
+	}
+	h := fieldkit.PackHeader{Network: n.net.ID, Series: st.Series, Name: opts.Name, Version: st.Version + 1,
+		Created: n.now().UnixMilli(), Signer: n.id, Records: uint64(len(plans))}
+	if delta {
+		h.Base = st.Version
+	}
+	pw, err := fieldkit.NewPackWriter(w, h, n.key)
+	if err != nil {
+		return rep, err
+	}
+	for _, e := range append(members, out...) {
+		if err := pw.Entry(e.Encode()); err != nil {
+			return rep, err
+		}
+	}
+	if err := pw.Close(); err != nil {
+		return rep, err
+	}
+	rep.Header = h
+	rep.Entries, rep.Bytes = pw.Stats()
+	st.Version = h.Version
+	st.Hashes = st.Hashes[:0]
+	for _, e := range all {
+		st.Hashes = append(st.Hashes, e.Hash())
+	}
+	sb, err := sp.Marshal(st)
+	if err != nil {
+		return rep, err
+	}
+	if err := n.st.PutMeta(packBuildMeta(opts.Name), sb); err != nil {
+		return rep, fmt.Errorf("the pack was written, but recording it failed (the next build will be a full pack): %w", err)
+	}
+	n.log.Info("pack built", "name", opts.Name, "version", h.Version, "base", h.Base, "entries", rep.Entries, "bytes", rep.Bytes)
+	return rep, nil
+}
+
+// sealedDigest is a keyed digest of a sealed value as last written, so a
+// later build can tell it unchanged without keeping it.
+func (n *Node) sealedDigest(pack, key, v string) []byte {
+	k := sha256.Sum256(append([]byte("floe pack sealed digest v1\x00"), n.key.Seed()...))
+	m := hmac.New(sha256.New, k[:])
+	m.Write([]byte(pack + "\x00" + key + "\x00" + v))
+	return m.Sum(nil)
+}
+
+// packMembers is what a laptop that only ever gets packs needs to check
+// one: the certificates of the entries' authors and every revocation.
+func (n *Node) packMembers(ctx context.Context, authors map[sp.DeviceID]bool) ([]sp.Entry, error) {
+	var out []sp.Entry
+	err := n.st.Records(ctx, Members, sp.RecordID{}, func(id sp.RecordID, _ bool) error {
+		es, err := n.st.Record(ctx, Members, id)
+		if err != nil {
+			return err
+		}
+		for _, e := range es {
+			switch e.Field {
+			case stmtRevoked:
+				out = append(out, e)
+			case stmtCert:
+				st, err := n.checkMembersEntry(&e)
+				if c, ok := st.(Cert); err == nil && ok && authors[c.Device] {
+					out = append(out, e)
+				}
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PackInfo is what a pack holds, checked.
+type PackInfo struct {
+	Header      fieldkit.PackHeader
+	SignerCert  Cert
+	Entries     int
+	Records     int // directory records with entries in it
+	Revocations int
+	// Installed is the version of this series installed here (0: none).
+	Installed uint64
+}
+
+// installedPack is what a laptop keeps of an installed pack, in the
+// "packs" meta value.
+type installedPack struct {
+	Name      string      `cbor:"1,keyasint"`
+	Version   uint64      `cbor:"2,keyasint"`
+	Signer    sp.DeviceID `cbor:"3,keyasint"`
+	Installed int64       `cbor:"4,keyasint"`
+	Records   uint64      `cbor:"5,keyasint,omitempty"`
+}
+
+const metaPacks = "packs"
+
+func (n *Node) installedPacks() (map[string]installedPack, error) {
+	m := map[string]installedPack{}
+	b, err := n.st.GetMeta(metaPacks)
+	if errors.Is(err, sp.ErrNotFound) {
+		return m, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := sp.UnmarshalStrict(b, &m); err != nil {
+		return nil, fmt.Errorf("reading the installed packs: %w", err)
+	}
+	return m, nil
+}
+
+// VerifyPack reads a whole pack and checks it with no network: the file
+// is whole and signed by its signer; the signer's certificate (from the
+// pack or this laptop) is signed by this network's root key, not revoked,
+// and lets it write the directory; every entry's own signature holds. It
+// applies nothing.
+func (n *Node) VerifyPack(r io.Reader) (PackInfo, error) {
+	var info PackInfo
+	var certs []sp.Entry
+	revoked := map[sp.DeviceID]bool{}
+	records := map[sp.RecordID]bool{}
+	h, err := fieldkit.ReadPack(r, func(h fieldkit.PackHeader) error {
+		if h.Network != n.net.ID {
+			return fmt.Errorf("%w: it is for network %s, and this laptop is in %q (%s)", fieldkit.ErrBadPack, h.Network, n.net.Name, n.net.ID)
+		}
+		return nil
+	}, func(e sp.Entry) error {
+		if err := e.Verify(); err != nil {
+			return fmt.Errorf("%w: entry %s: %v", fieldkit.ErrBadPack, e.Hash().Short(), err)
+		}
+		info.Entries++
+		switch {
+		case e.Collection == Members && e.Field == stmtCert:
+			certs = append(certs, e)
+		case e.Collection == Members && e.Field == stmtRevoked:
+			st, err := n.checkMembersEntry(&e)
+			if err != nil {
+				return fmt.Errorf("%w: a revocation in it: %v", fieldkit.ErrBadPack, err)
+			}
+			revoked[st.(Revocation).Device] = true
+			info.Revocations++
+		case e.Collection == Directory:
+			records[e.Record] = true
+		}
+		return nil
+	})
+	info.Header = h
+	if err != nil {
+		return info, err
+	}
+	info.Records = len(records)
+	signer, ok := n.trust.cert(h.Signer)
+	for i := range certs {
+		st, err := n.checkMembersEntry(&certs[i])
+		if err != nil {
+			return info, fmt.Errorf("%w: a certificate in it: %v", fieldkit.ErrBadPack, err)
+		}
+		if c := st.(Cert); c.Device == h.Signer && !ok {
+			signer, ok = c, true
+		}
+	}
+	if !ok {
+		return info, fmt.Errorf("%w: it carries no certificate for its signer %s, and this laptop knows none", fieldkit.ErrBadPack, h.Signer.Short())
+	}
+	if revoked[h.Signer] || n.Revoked(h.Signer) {
+		return info, fmt.Errorf("%w: its signer %s has been revoked", ErrRevoked, h.Signer.Short())
+	}
+	if !slices.Contains(rolePerms[signer.Role].write, Directory) {
+		return info, fmt.Errorf("%w: its signer is a %s, who may not write the directory", ErrNotAllowed, signer.Role)
+	}
+	info.SignerCert = signer
+	if ps, err := n.installedPacks(); err == nil {
+		info.Installed = ps[hex.EncodeToString(h.Series[:])].Version
+	}
+	return info, nil
+}
+
+// PackInstallReport says what an install did.
+type PackInstallReport struct {
+	Info    PackInfo
+	New     int // entries this laptop did not have
+	Known   int
+	Refused int // entries their authors were not allowed to write
+	Held    int
+}
+
+// InstallPack checks a pack (VerifyPack) and, if it is whole, signed
+// within this network and not older than what is installed, applies it.
+// open is called twice: the pack is read once to check it and once to
+// apply it, so nothing of a bad pack is ever applied.
+func (n *Node) InstallPack(ctx context.Context, open func() (io.ReadCloser, error)) (PackInstallReport, error) {
+	var rep PackInstallReport
+	r, err := open()
+	if err != nil {
+		return rep, err
+	}
+	info, err := n.VerifyPack(r)
+	r.Close()
+	rep.Info = info
+	if err != nil {
+		return rep, err
+	}
+	h := info.Header
+	switch {
+	case info.Installed > h.Version:
+		return rep, fmt.Errorf("%w: %q version %d is installed, and this is version %d; an older pack never replaces a newer one", ErrPackRollback, h.Name, info.Installed, h.Version)
+	case info.Installed == h.Version:
+		return rep, fmt.Errorf("%w: %q version %d", ErrPackInstalled, h.Name, h.Version)
+	case h.Base > 0 && info.Installed != h.Base:
+		have := "no version"
+		if info.Installed > 0 {
+			have = fmt.Sprintf("version %d", info.Installed)
+		}
+		return rep, fmt.Errorf("this is an update of %q from version %d to %d, and this laptop has %s of it: install the full pack (or the updates in between) first; nothing was applied", h.Name, h.Base, h.Version, have)
+	}
+	r, err = open()
+	if err != nil {
+		return rep, err
+	}
+	defer r.Close()
+	var batch []sp.Entry
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		res, held, refused, bad, err := n.mergeFromPeer(ctx, batch)
+		rep.New += res.Added
+		rep.Held += held
+		rep.Refused += refused + bad
+		rep.Known += len(batch) - held - refused - bad - res.Added
+		batch = batch[:0]
+		return err
+	}
+	_, err = fieldkit.ReadPack(r, nil, func(e sp.Entry) error {
+		batch = append(batch, e)
+		if len(batch) == 1000 {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return rep, fmt.Errorf("applying the pack (what was applied stays, and installing it again finishes): %w", err)
+	}
+	ps, err := n.installedPacks()
+	if err != nil {
+		return rep, err
+	}
+	ps[hex.EncodeToString(h.Series[:])] = installedPack{Name: h.Name, Version: h.Version, Signer: h.Signer, Installed: n.now().UnixMilli(), Records: h.Records}
+	b, err := sp.Marshal(ps)
+	if err == nil {
+		err = n.st.PutMeta(metaPacks, b)
+	}
+	if err != nil {
+		return rep, fmt.Errorf("the pack was applied, but recording it failed: %w", err)
+	}
+	n.log.Info("pack installed", "name", h.Name, "version", h.Version, "new", rep.New, "refused", rep.Refused)
+	return rep, nil
+}
+
+// InstalledPack is a pack as listed.
+type InstalledPack struct {
+	Name      string    `json:"name"`
+	Series    string    `json:"series"`
+	Version   uint64    `json:"version"`
+	Signer    string    `json:"signer"`
+	Installed time.Time `json:"installed"`
+	Services  uint64    `json:"services"`
+}
+
+// Packs lists the installed packs.
+func (n *Node) Packs() ([]InstalledPack, error) {
+	ps, err := n.installedPacks()
+	if err != nil {
+		return nil, err
+	}
+	out := []InstalledPack{}
+	for s, p := range ps {
+		out = append(out, InstalledPack{Name: p.Name, Series: s, Version: p.Version, Signer: p.Signer.String(), Installed: time.UnixMilli(p.Installed).UTC(), Services: p.Records})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// RemovePack forgets an installed pack by name, so that any version of
+// it may be installed again. Its services stay in the directory: they are
+// shared with every laptop that syncs (remove one with dir rm).
+func (n *Node) RemovePack(name string) error {
+	ps, err := n.installedPacks()
+	if err != nil {
+		return err
+	}
+	found := false
+	for s, p := range ps {
+		if p.Name == name {
+			delete(ps, s)
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("no pack named %q is installed (floe pack list)", name)
+	}
+	b, err := sp.Marshal(ps)
+	if err != nil {
+		return err
+	}
+	return n.st.PutMeta(metaPacks, b)
+}
