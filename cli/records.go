@@ -1,14 +1,18 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/floe-north/floe/fieldkit"
 	"github.com/floe-north/floe/node"
 	"github.com/floe-north/floe/store"
 	sp "github.com/floe-north/floe/syncproto"
@@ -26,12 +30,13 @@ type collCmd struct {
 	comm     string
 	area     string
 	areaSet  bool
+	partial  bool
 }
 
 func newDirCmd() *collCmd {
 	return &collCmd{coll: node.Directory, name: "dir",
-		synopsis: "the service directory: add, set, show, list, search, rm",
-		subs:     []string{"add", "set", "show", "list", "search", "rm"}}
+		synopsis: "the service directory: add, set, show, list, search, rm, import, export",
+		subs:     []string{"add", "set", "show", "list", "search", "rm", "import", "export"}}
 }
 
 func newOutreachCmd() *collCmd {
@@ -55,6 +60,9 @@ func (c *collCmd) Flags(fs *flag.FlagSet) {
 		fs.StringVar(&c.kind, "kind", "", "list: only services of this kind")
 	}
 	fs.StringVar(&c.comm, "community", "", "list: only records of this community")
+	if c.coll == node.Directory {
+		fs.BoolVar(&c.partial, "partial", false, "import: import the good rows even if some have problems")
+	}
 	fs.Func("area", "add: the record's area, e.g. kivalliq/arviat (\"\" for the whole network); fixed for the record's life", func(v string) error {
 		c.area, c.areaSet = v, true
 		return nil
@@ -79,6 +87,10 @@ func (c *collCmd) Usage() string {
 			fmt.Fprintf(&b, "  floe %s search WORDS... [--limit N] find services; folds case and accents, works on syllabics\n", c.name)
 		case "rm":
 			fmt.Fprintf(&b, "  floe %s rm ID                     delete the record for good, on every node that syncs\n", c.name)
+		case "import":
+			fmt.Fprintf(&b, "  floe %s import FILE.csv [--partial]  add or update services from a spreadsheet\n", c.name)
+		case "export":
+			fmt.Fprintf(&b, "  floe %s export FILE.csv             write the directory as a spreadsheet (never a location)\n", c.name)
 		}
 	}
 	fmt.Fprintf(&b, "\nID is a record ID or its first 4 or more hex digits.\n\nA new record belongs to an area (a region or region/community, such as\nkivalliq/arviat; none means the whole network), fixed for its life: who may\nread and write it follows from that. Without --area it is the only area\nthis laptop's certificate lets it write, or the whole network if it may\nwrite everywhere.\n\nFields of %s:\n", c.coll)
@@ -135,6 +147,11 @@ func (c *collCmd) Run(ctx context.Context, env *Env, args []string) error {
 		if err := wantArgs(args, 1, "one record ID", c.name+" "+sub); err != nil {
 			return err
 		}
+	case "import", "export":
+		if err := wantArgs(args, 1, "one spreadsheet file (.csv)", c.name+" "+sub); err != nil {
+			return err
+		}
+		return c.spreadsheet(ctx, env, sub, args[0])
 	case "list":
 		if err := wantArgs(args, 0, "no arguments", c.name+" list"); err != nil {
 			return err
@@ -432,5 +449,70 @@ func (*auditCmd) Run(ctx context.Context, env *Env, args []string) error {
 	for _, a := range log {
 		env.Printf("%s  %s revealed %s of %s %s\n", a.Time.Format("2006-01-02 15:04:05"), shortDev(a.Device), a.Field, a.Collection, a.Record[:min(8, len(a.Record))])
 	}
+	return nil
+}
+
+// spreadsheet is dir import and dir export. The columns are those of a
+// pack's services.csv (docs/pack-format.md); an export's id column holds
+// record IDs, so the same sheet imported back updates the same records.
+func (c *collCmd) spreadsheet(ctx context.Context, env *Env, sub, path string) error {
+	if sub == "export" {
+		if _, err := os.Stat(path); err == nil {
+			return fmt.Errorf("%s already exists; choose another name or remove it first", path)
+		}
+		n, err := env.Open(ctx)
+		if err != nil {
+			return err
+		}
+		defer n.Close()
+		var buf bytes.Buffer
+		count, err := n.ExportDirectory(ctx, &buf)
+		if err != nil {
+			return err
+		}
+		if err := writeFileNew(path, buf.Bytes(), 0o600); err != nil {
+			return err
+		}
+		if env.JSON {
+			return printJSON(env.Out, map[string]any{"file": path, "services": count})
+		}
+		env.Printf("wrote %d services to %s (locations are never exported)\n", count, path)
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	rows, bad, err := fieldkit.ReadServices(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for _, b := range bad {
+		fmt.Fprintf(env.Err, "%s %s\n", filepath.Base(path), b)
+	}
+	if len(bad) > 0 && !c.partial {
+		return fmt.Errorf("%d rows have problems; nothing was imported (fix them, or import the good rows only with --partial)", len(bad))
+	}
+	n, err := env.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	rep, err := n.ImportDirectory(ctx, rows, c.partial)
+	for _, b := range rep.Problems {
+		fmt.Fprintf(env.Err, "%s %s\n", filepath.Base(path), b)
+	}
+	if err != nil {
+		return err
+	}
+	if env.JSON {
+		return printJSON(env.Out, map[string]any{"added": rep.Added, "changed": rep.Changed, "problems": len(bad) + len(rep.Problems)})
+	}
+	env.Printf("imported %s: %d services added, %d changed", path, rep.Added, rep.Changed)
+	if p := len(bad) + len(rep.Problems); p > 0 {
+		env.Printf(", %d rows skipped", p)
+	}
+	env.Printf("\n")
 	return nil
 }

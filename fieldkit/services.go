@@ -154,3 +154,35 @@ func ReadServices(r io.Reader) ([]ServiceRow, []RowError, error) {
 	}
 	return rows, bad, nil
 }
+
+// WriteServices writes rows as a services spreadsheet (UTF-8 with the
+// byte-order mark spreadsheet programs look for), with the columns given
+// (ServiceColumns without "location" for an export: a sealed field never
+// goes into a spreadsheet).
+func WriteServices(w io.Writer, cols []string, rows []ServiceRow) error {
+	if _, err := io.WriteString(w, "\ufeff"); err != nil {
+		return err
+	}
+	cw := csv.NewWriter(w)
+	if err := cw.Write(cols); err != nil {
+		return err
+	}
+	rec := make([]string, len(cols))
+	for _, r := range rows {
+		for i, c := range cols {
+			switch c {
+			case "id":
+				rec[i] = r.Key
+			case "area":
+				rec[i] = r.Area
+			default:
+				rec[i] = r.Fields[c]
+			}
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

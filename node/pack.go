@@ -11,6 +11,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/floe-north/floe/fieldkit"
@@ -107,61 +108,14 @@ func (n *Node) BuildPack(ctx context.Context, rows []fieldkit.ServiceRow, partia
 		}
 	}
 	// Check every row before writing anything.
-	type plan struct {
-		row     fieldkit.ServiceRow
-		id      sp.RecordID
-		changes []Change
-		sealed  []byte
-	}
-	var plans []plan
-	for _, r := range rows {
-		if err := sp.ValidateArea(r.Area); err != nil {
-			rep.Problems = append(rep.Problems, fieldkit.RowError{Line: r.Line, Column: "area", Reason: err.Error()})
-			continue
+	plans, problems := n.planRows(me, rows, func(r fieldkit.ServiceRow) (sp.RecordID, error) {
+		id := sp.RecordIDFrom(Directory, r.Area, append(st.Series[:], r.Key...))
+		if old, ok := st.Rows[r.Key]; ok && old.Record != id {
+			return id, errors.New("a service's area cannot change; give it a new id")
 		}
-		if !me.CanWrite(Directory, r.Area) {
-			rep.Problems = append(rep.Problems, fieldkit.RowError{Line: r.Line, Column: "area", Reason: fmt.Sprintf("this laptop's certificate does not let it write the directory in %q", r.Area)})
-			continue
-		}
-		p := plan{row: r, id: sp.RecordIDFrom(Directory, r.Area, append(st.Series[:], r.Key...))}
-		if old, ok := st.Rows[r.Key]; ok && old.Record != p.id {
-			rep.Problems = append(rep.Problems, fieldkit.RowError{Line: r.Line, Column: "area", Reason: "a service's area cannot change; give it a new id"})
-			continue
-		}
-		keys := make([]string, 0, len(r.Fields))
-		for k := range r.Fields {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			p.changes = append(p.changes, Change{Field: k, Value: r.Fields[k]})
-		}
-		if v, ok := r.Fields["location"]; ok {
-			p.sealed = n.sealedDigest(opts.Name, r.Key, v)
-		}
-		// Value checks, as a write would make them.
-		es, err := fieldWrites(&DirectorySchema, nil, p.changes)
-		if err == nil {
-			err = checkRequired(&DirectorySchema, es)
-		}
-		if err == nil {
-			for _, e := range es {
-				if isSealedField(Directory, e.Field) && len(r.Fields[e.Field]) > fieldkit.MaxSealedValue {
-					err = fmt.Errorf("location: at most %d bytes", fieldkit.MaxSealedValue)
-				}
-			}
-		}
-		if err != nil {
-			var fe *FieldError
-			col := ""
-			if errors.As(err, &fe) {
-				col = fe.Field
-			}
-			rep.Problems = append(rep.Problems, fieldkit.RowError{Line: r.Line, Column: col, Reason: err.Error()})
-			continue
-		}
-		plans = append(plans, p)
-	}
+		return id, nil
+	})
+	rep.Problems = problems
 	if len(rep.Problems) > 0 && !partial {
 		return rep, fmt.Errorf("%d rows have problems; nothing was written (fix them, or build from the good rows only with --partial)", len(rep.Problems))
 	}
@@ -170,35 +124,13 @@ func (n *Node) BuildPack(ctx context.Context, rows []fieldkit.ServiceRow, partia
 	for _, p := range plans {
 		keep[p.row.Key] = true
 		old, known := st.Rows[p.row.Key]
-		changes := p.changes
-		if known && p.sealed != nil && hmac.Equal(old.Sealed, p.sealed) {
-			changes = slices.DeleteFunc(slices.Clone(changes), func(c Change) bool { return isSealedField(Directory, c.Field) })
+		if v, ok := p.row.Fields["location"]; ok {
+			p.sealed = n.sealedDigest(opts.Name, p.row.Key, v)
+			if known && hmac.Equal(old.Sealed, p.sealed) {
+				p.changes = slices.DeleteFunc(slices.Clone(p.changes), func(c Change) bool { return isSealedField(Directory, c.Field) })
+			}
 		}
-		wrote := false
-		err := n.write(ctx, Directory, p.id, p.row.Area, func(cur []sp.Entry) ([]sp.Entry, error) {
-			if len(cur) == 1 && cur[0].Kind == sp.KindTombstone {
-				return nil, fmt.Errorf("line %d: service %q was deleted; give it a new id", p.row.Line, p.row.Key)
-			}
-			var rv *sp.RecordView
-			if len(cur) > 0 {
-				v := sp.Fold(Directory, p.id, cur)
-				rv = &v
-			}
-			es, err := fieldWrites(&DirectorySchema, rv, changes)
-			if err != nil {
-				return nil, fmt.Errorf("line %d: %w", p.row.Line, err)
-			}
-			// Leave out what is already so.
-			es = slices.DeleteFunc(es, func(e sp.Entry) bool {
-				if rv == nil || isSealedField(Directory, e.Field) {
-					return false
-				}
-				f := rv.Field(e.Field)
-				return f != nil && len(f.Siblings) == 0 && string(f.Current.Value) == string(e.Value)
-			})
-			wrote = len(es) > 0
-			return es, nil
-		})
+		wrote, err := n.writeRow(ctx, p)
 		if err != nil {
 			return rep, err
 		}
@@ -552,4 +484,192 @@ func (n *Node) RemovePack(name string) error {
 		return err
 	}
 	return n.st.PutMeta(metaPacks, b)
+}
+
+// rowPlan is one spreadsheet row checked and ready to write.
+type rowPlan struct {
+	row     fieldkit.ServiceRow
+	id      sp.RecordID
+	changes []Change
+	sealed  []byte
+}
+
+// planRows checks rows as writes would be checked (area, certificate,
+// field values, required fields) and names each row's record with idFor.
+// Problems are returned by line.
+func (n *Node) planRows(me Cert, rows []fieldkit.ServiceRow, idFor func(fieldkit.ServiceRow) (sp.RecordID, error)) ([]rowPlan, []fieldkit.RowError) {
+	var plans []rowPlan
+	var problems []fieldkit.RowError
+	for _, r := range rows {
+		if err := sp.ValidateArea(r.Area); err != nil {
+			problems = append(problems, fieldkit.RowError{Line: r.Line, Column: "area", Reason: err.Error()})
+			continue
+		}
+		if !me.CanWrite(Directory, r.Area) {
+			problems = append(problems, fieldkit.RowError{Line: r.Line, Column: "area", Reason: fmt.Sprintf("this laptop's certificate does not let it write the directory in %q", r.Area)})
+			continue
+		}
+		id, err := idFor(r)
+		if err != nil {
+			problems = append(problems, fieldkit.RowError{Line: r.Line, Column: "id", Reason: err.Error()})
+			continue
+		}
+		p := rowPlan{row: r, id: id}
+		keys := make([]string, 0, len(r.Fields))
+		for k := range r.Fields {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			p.changes = append(p.changes, Change{Field: k, Value: r.Fields[k]})
+		}
+		es, err := fieldWrites(&DirectorySchema, nil, p.changes)
+		if err == nil {
+			err = checkRequired(&DirectorySchema, es)
+		}
+		if err == nil && len(r.Fields["location"]) > fieldkit.MaxSealedValue {
+			err = &FieldError{Directory, "location", fmt.Sprintf("at most %d bytes", fieldkit.MaxSealedValue)}
+		}
+		if err != nil {
+			var fe *FieldError
+			col := ""
+			if errors.As(err, &fe) {
+				col = fe.Field
+			}
+			problems = append(problems, fieldkit.RowError{Line: r.Line, Column: col, Reason: err.Error()})
+			continue
+		}
+		plans = append(plans, p)
+	}
+	return plans, problems
+}
+
+// writeRow writes what a row changes in its record, leaving out what is
+// already so. A sealed value is left out when this device can open the
+// current one and it is the same; otherwise it is written again.
+func (n *Node) writeRow(ctx context.Context, p rowPlan) (wrote bool, err error) {
+	err = n.write(ctx, Directory, p.id, p.row.Area, func(cur []sp.Entry) ([]sp.Entry, error) {
+		if len(cur) == 1 && cur[0].Kind == sp.KindTombstone {
+			return nil, fmt.Errorf("line %d: service %q was deleted; give it a new id", p.row.Line, p.row.Key)
+		}
+		var rv *sp.RecordView
+		if len(cur) > 0 {
+			v := sp.Fold(Directory, p.id, cur)
+			rv = &v
+		}
+		es, err := fieldWrites(&DirectorySchema, rv, p.changes)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", p.row.Line, err)
+		}
+		es = slices.DeleteFunc(es, func(e sp.Entry) bool {
+			if rv == nil {
+				return false
+			}
+			f := rv.Field(e.Field)
+			if f == nil || len(f.Siblings) > 0 {
+				return false
+			}
+			if isSealedField(Directory, e.Field) {
+				plain, err := n.openValue(Directory, p.id, e.Field, f.Current.Value)
+				v, _ := sp.DecodeValue(e.Value)
+				return err == nil && v == plain
+			}
+			return string(f.Current.Value) == string(e.Value)
+		})
+		wrote = len(es) > 0
+		return es, nil
+	})
+	return wrote, err
+}
+
+// DirImportReport says what a spreadsheet import did.
+type DirImportReport struct {
+	Added, Changed int
+	Problems       []fieldkit.RowError
+}
+
+// ImportDirectory writes spreadsheet rows as directory records. A row
+// whose id is a record ID (32 hex digits, as an export writes) updates
+// that record; any other id names a record of this network by that key,
+// so importing the same sheet again updates rather than adds. With
+// problem rows and partial false nothing is written.
+func (n *Node) ImportDirectory(ctx context.Context, rows []fieldkit.ServiceRow, partial bool) (DirImportReport, error) {
+	var rep DirImportReport
+	me, ok := n.trust.current(n.id)
+	if !ok {
+		return rep, fmt.Errorf("%w: this laptop has no certificate", ErrNotAllowed)
+	}
+	plans, problems := n.planRows(me, rows, func(r fieldkit.ServiceRow) (sp.RecordID, error) {
+		if id, err := sp.ParseRecordID(r.Key); err == nil && len(r.Key) == 32 {
+			if !sp.RecordInArea(Directory, r.Area, id) {
+				return id, fmt.Errorf("record %s is not in area %q: a record's area cannot change", id.Short(), r.Area)
+			}
+			return id, nil
+		}
+		return sp.RecordIDFrom(Directory, r.Area, append(append([]byte("import\x00"), n.net.ID[:]...), r.Key...)), nil
+	})
+	rep.Problems = problems
+	if len(problems) > 0 && !partial {
+		return rep, fmt.Errorf("%d rows have problems; nothing was imported (fix them, or import the good rows only with --partial)", len(problems))
+	}
+	for _, p := range plans {
+		_, err := n.st.Record(ctx, Directory, p.id)
+		known := err == nil
+		wrote, err := n.writeRow(ctx, p)
+		if err != nil {
+			return rep, err
+		}
+		switch {
+		case !known:
+			rep.Added++
+		case wrote:
+			rep.Changed++
+		}
+	}
+	return rep, nil
+}
+
+// ExportDirectory writes the directory as a services spreadsheet: one row
+// a live record, its record ID in the id column and its area. Sealed
+// fields are never written.
+func (n *Node) ExportDirectory(ctx context.Context, w io.Writer) (int, error) {
+	cols := slices.DeleteFunc(slices.Clone(fieldkit.ServiceColumns), func(c string) bool { return isSealedField(Directory, c) })
+	var rows []fieldkit.ServiceRow
+	err := n.st.Records(ctx, Directory, sp.RecordID{}, func(id sp.RecordID, deleted bool) error {
+		if deleted {
+			return nil
+		}
+		es, err := n.st.Record(ctx, Directory, id)
+		if err != nil {
+			return err
+		}
+		rv := sp.Fold(Directory, id, es)
+		r := fieldkit.ServiceRow{Key: id.String(), Fields: map[string]string{}}
+		for _, e := range es {
+			r.Area = e.Area
+			break
+		}
+		for _, c := range cols {
+			top, _, _ := splitPath(c)
+			spec, ok := DirectorySchema.Spec(top)
+			if !ok || spec.Sensitive {
+				continue
+			}
+			if spec.Type == Set {
+				r.Fields[c] = strings.Join(currentSet(&rv, top), ",")
+				continue
+			}
+			if f := rv.Field(c); f != nil && f.Current.Kind == sp.KindValue {
+				if v, err := sp.DecodeValue(f.Current.Value); err == nil {
+					r.Fields[c] = fmt.Sprint(v)
+				}
+			}
+		}
+		rows = append(rows, r)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(rows), fieldkit.WriteServices(w, cols, rows)
 }
