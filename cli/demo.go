@@ -366,7 +366,7 @@ func (d *demo) load() error {
 	if err != nil {
 		return err
 	}
-	printRecord(d.inner.Out, rec)
+	printRecord(d.inner.Out, rec, d.inner.Lang())
 	p("   Each device syncs with the coordinator's node when it is in reach:\n")
 	for _, x := range []struct {
 		n    *node.Node
@@ -415,7 +415,7 @@ func (d *demo) search() error {
 	if err != nil {
 		return err
 	}
-	printRecord(d.inner.Out, rec)
+	printRecord(d.inner.Out, rec, d.inner.Lang())
 	p("   A shelter shows its alias, community and intake phone, and no location:\n")
 	p("   laptop 1 holds it only sealed, and has no key to open it.\n\n")
 	return nil
@@ -488,7 +488,7 @@ func (d *demo) location() error {
 	if err != nil {
 		return fmt.Errorf("the shelter device could not reveal the location: %w", err)
 	}
-	printRecord(d.inner.Out, rec)
+	printRecord(d.inner.Out, rec, d.inner.Lang())
 	p("   The location (fictional, with a planted marker) is opened only here, on a\n")
 	p("   shelter-staff device, when asked for by name; it is never stored in plaintext.\n")
 

@@ -22,6 +22,7 @@ type Env struct {
 	dir            string
 	passphraseFile string
 	JSON           bool
+	lang           string
 	in             *bufio.Reader // one reader over In, so piped lines are not lost
 }
 
@@ -55,6 +56,16 @@ func (e *Env) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.dir, "dir", "", "the node's data directory (or FLOE_DIR)")
 	fs.StringVar(&e.passphraseFile, "passphrase-file", "", "read the passphrase from this file (or FLOE_PASSPHRASE)")
 	fs.BoolVar(&e.JSON, "json", false, "machine-readable JSON output")
+	fs.StringVar(&e.lang, "lang", "", "the language to show directory text in: en, fr or iu (or FLOE_LANG); others are the fallback")
+}
+
+// Lang is the reader's language for directory text ("" for the default
+// order: en, fr, iu).
+func (e *Env) Lang() string {
+	if e.lang != "" {
+		return e.lang
+	}
+	return e.Getenv("FLOE_LANG")
 }
 
 func defaultDirHint() string {

@@ -217,7 +217,7 @@ func (c *collCmd) Run(ctx context.Context, env *Env, args []string) error {
 		if env.JSON {
 			return printJSON(env.Out, r)
 		}
-		printRecord(env.Out, r)
+		printRecord(env.Out, r, env.Lang())
 		return nil
 	case "rm":
 		id, err := n.FindID(ctx, c.coll, args[0])
@@ -270,7 +270,7 @@ func printList(env *Env, coll string, rs []node.Record) error {
 	if coll == node.Directory {
 		fmt.Fprintln(tw, "ID\tKIND\tCOMMUNITY\tPHONE\tNAME")
 		for _, r := range rs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%s\n", r.ID[:8], r.Get("kind"), r.Get("community"), r.Get("phone"), displayName(r), conflictMark(r))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%s\n", r.ID[:8], r.Get("kind"), r.Get("community"), r.Get("phone"), displayName(r, env.Lang()), conflictMark(r))
 		}
 	} else {
 		fmt.Fprintln(tw, "ID\tDATE\tCOMMUNITY\tCONTACT\tSUBJECT\tREFERRED TO\tFOLLOW-UP")
@@ -292,24 +292,24 @@ func conflictMark(r node.Record) string {
 	return ""
 }
 
-func displayName(r node.Record) string {
-	for _, p := range []string{"name/en", "name/fr", "name/iu"} {
-		if v := r.Get(p); v != "" {
-			return v
-		}
+// displayName is a service's name in lang, or in the first fallback
+// language that has one, marked with that language so a reader sees that
+// it is not theirs.
+func displayName(r node.Record, lang string) string {
+	v, l := r.Text("name", lang)
+	switch {
+	case v == "":
+		return "(no name)"
+	case lang != "" && l != lang:
+		return v + " [" + l + "]"
 	}
-	for _, f := range r.Fields {
-		if strings.HasPrefix(f.Path, "name/") {
-			return fmt.Sprint(f.Value)
-		}
-	}
-	return "(no name)"
+	return v
 }
 
-func printRecord(w io.Writer, r node.Record) {
+func printRecord(w io.Writer, r node.Record, lang string) {
 	title := r.Collection + " record"
 	if r.Collection == node.Directory {
-		title = displayName(r)
+		title = displayName(r, lang)
 	}
 	fmt.Fprintf(w, "%s\n  id  %s\n", title, r.ID)
 	if r.Deleted {

@@ -28,7 +28,7 @@ func TestDirectorySpreadsheet(t *testing.T) {
 	if strings.Contains(strings.ToLower(string(b)), "canary") || strings.Contains(string(b), "location") {
 		t.Fatalf("the export holds a location:\n%s", b)
 	}
-	edited := strings.Replace(string(b), "867-555-0100", "867-555-0109", 1) + "new-key,,legal,Sample Court Office (fictional),,,,,867-555-0111,,,,,\n"
+	edited := strings.Replace(string(b), "867-555-0100", "867-555-0109", 1) + "new-key,,legal,Sample Court Office (fictional),,,,,867-555-0111" + strings.Repeat(",", 9) + "\n"
 	os.WriteFile(sheet, []byte(edited), 0o600)
 	if out := c.ok("dir", "import", sheet); !strings.Contains(out, "1 services added, 1 changed") {
 		t.Fatalf("import: %s", out)

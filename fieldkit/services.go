@@ -22,9 +22,15 @@ import (
 var ServiceColumns = []string{
 	"id", "area", "kind",
 	"name/en", "name/fr", "name/iu",
-	"community", "region", "phone", "hours", "languages", "intake", "notes", "tags",
-	"location",
+	"community", "region", "phone", "hours", "languages",
+	"intake/en", "intake/fr", "intake/iu",
+	"notes/en", "notes/fr", "notes/iu",
+	"tags", "location",
 }
+
+// columnAliases are header names read as another column: a field given
+// without a language is in English.
+var columnAliases = map[string]string{"name": "name/en", "intake": "intake/en", "notes": "notes/en"}
 
 // RequiredServiceColumns must be in the header.
 var RequiredServiceColumns = []string{"id", "kind", "name/en"}
@@ -84,6 +90,9 @@ func ReadServices(r io.Reader) ([]ServiceRow, []RowError, error) {
 	col := map[string]int{}
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(h))
+		if a, ok := columnAliases[h]; ok {
+			h = a
+		}
 		if !slices.Contains(ServiceColumns, h) {
 			return nil, nil, fmt.Errorf("%w: unknown column %q (known: %s)", ErrBadSpreadsheet, h, strings.Join(ServiceColumns, ", "))
 		}

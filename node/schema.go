@@ -69,8 +69,8 @@ var DirectorySchema = Schema{Collection: Directory, Fields: []FieldSpec{
 	{Name: "phone", Type: Text, Searchable: true, MaxLen: 64, Help: "public or intake phone number"},
 	{Name: "hours", Type: Text, Searchable: true, MaxLen: 200, Help: "opening hours"},
 	{Name: "languages", Type: Set, Searchable: true, Help: "languages spoken, e.g. en,fr,iu"},
-	{Name: "intake", Type: Text, Searchable: true, MaxLen: 2000, Help: "how to reach intake"},
-	{Name: "notes", Type: Text, Searchable: true, MaxLen: 4000, Help: "other notes"},
+	{Name: "intake", Type: Text, PerLanguage: true, Searchable: true, MaxLen: 2000, Help: "how to reach intake, per language: intake/en, intake/fr, intake/iu"},
+	{Name: "notes", Type: Text, PerLanguage: true, Searchable: true, MaxLen: 4000, Help: "other notes, per language: notes/en, notes/fr, notes/iu"},
 	{Name: "tags", Type: Set, Searchable: true, Help: "free tags"},
 	{Name: "location", Type: Text, Sensitive: true, MaxLen: 1000, Help: "where the service is (at most 1022 bytes); sealed to the shelter audience"},
 }}
@@ -231,4 +231,40 @@ func (spec *FieldSpec) CheckValue(coll, path, v string) (any, error) {
 		return v, nil
 	}
 	panic("bug: unknown field type")
+}
+
+// Languages are the directory's languages, in the default fallback order.
+var Languages = []string{"en", "fr", "iu"}
+
+// LangOrder is the order in which a per-language field's languages are
+// tried for a reader who wants lang: lang first, then the others in the
+// default order.
+func LangOrder(lang string) []string {
+	out := []string{}
+	if lang != "" {
+		out = append(out, lang)
+	}
+	for _, l := range Languages {
+		if l != lang {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Text is the value of a per-language field (name, intake, notes) in the
+// first language of LangOrder(lang) that has one, and that language; ""
+// when none has.
+func (r *Record) Text(top, lang string) (string, string) {
+	for _, l := range LangOrder(lang) {
+		if v := r.Get(top + "/" + l); v != "" {
+			return v, l
+		}
+	}
+	for _, f := range r.Fields {
+		if t, l, ok := strings.Cut(f.Path, "/"); ok && t == top {
+			return fmt.Sprint(f.Value), l
+		}
+	}
+	return "", ""
 }
