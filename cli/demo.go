@@ -304,23 +304,69 @@ func (d *demo) bundle(n *node.Node, name, file string) (node.BundleExport, error
 func (d *demo) load() error {
 	ctx, p := d.ctx, d.p
 	p("3. Records go in; shelter locations are sealed as they are written\n")
-	var dirRecs [][]node.Change
+	rows, bad, err := fieldkit.ReadServices(bytes.NewReader(fieldkit.SamplePackCSV))
+	if err != nil || len(bad) > 0 {
+		return errors.Join(errors.New("bug: the sample spreadsheet does not read"), err)
+	}
 	shelters := 0
-	for _, r := range fieldkit.SampleDirectory() {
-		ch, err := node.ChangesFrom(r.Fields)
-		if err != nil {
-			return err
-		}
+	for _, r := range rows {
 		if _, ok := r.Fields[fieldkit.FieldLocation]; ok {
 			shelters++
 		}
-		dirRecs = append(dirRecs, ch)
 	}
-	if _, err := d.coord.AddBatch(ctx, node.Directory, dirRecs); err != nil {
-		return fmt.Errorf("loading the sample directory: %w", err)
+	packFile := func(name string, rows []fieldkit.ServiceRow, delta bool) (node.PackBuildReport, string, error) {
+		if err := os.MkdirAll(d.usb, 0o700); err != nil {
+			return node.PackBuildReport{}, "", err
+		}
+		path := filepath.Join(d.usb, name)
+		f, err := os.Create(path)
+		if err != nil {
+			return node.PackBuildReport{}, "", err
+		}
+		rep, err := d.coord.BuildPack(ctx, rows, false, node.PackBuildOptions{Name: "kivalliq-services", Delta: delta}, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return rep, path, err
 	}
-	p("   The coordinator loads the sample directory: %d services (public hotlines and\n", len(dirRecs))
-	p("   fictional local services). The %d shelters' locations are sealed to the\n   shelter audience's key: the coordinator itself cannot open them.\n", shelters)
+	d.cmd("coordinator", "pack build --src sample-services --out kivalliq-v1.floepack")
+	rep, v1, err := packFile("kivalliq-v1.floepack", rows, false)
+	if err != nil {
+		return fmt.Errorf("building the sample pack: %w", err)
+	}
+	p("   a resource pack of %d services (public hotlines and fictional local services),\n", rep.Added)
+	p("   %d entries, %s, signed by the coordinator's laptop. The %d shelters'\n", rep.Entries, humanBytes(rep.Bytes), shelters)
+	p("   locations are sealed to the shelter audience's key as they are written:\n   the coordinator itself cannot open them, and the pack holds them sealed.\n")
+	install := func(path string) (node.PackInstallReport, error) {
+		return d.lap1.InstallPack(ctx, func() (io.ReadCloser, error) { return os.Open(path) })
+	}
+	d.cmd("laptop1", "pack install kivalliq-v1.floepack        (from a USB stick, no network)")
+	ir, err := install(v1)
+	if err != nil {
+		return fmt.Errorf("installing the sample pack: %w", err)
+	}
+	p("   verified (whole, signed by a certified device of this network) and applied: %d entries\n", ir.New)
+	for i := range rows {
+		if rows[i].Key == "kamatsiaqtut-help-line" {
+			rows[i].Fields["hours"] = "24/7, all languages"
+		}
+	}
+	d.cmd("coordinator", "pack build --src sample-services --out kivalliq-v2.floepack --delta")
+	rep2, v2, err := packFile("kivalliq-v2.floepack", rows, true)
+	if err != nil {
+		return fmt.Errorf("building the update: %w", err)
+	}
+	p("   one service's hours changed: the update from version 1 to 2 is %s (%d entries)\n", humanBytes(rep2.Bytes), rep2.Entries)
+	d.cmd("laptop1", "pack install kivalliq-v2.floepack")
+	if _, err := install(v2); err != nil {
+		return fmt.Errorf("installing the update: %w", err)
+	}
+	d.cmd("laptop1", "pack install kivalliq-v1.floepack")
+	if _, err := install(v1); !errors.Is(err, node.ErrPackRollback) {
+		return fmt.Errorf("bug: the old pack was not refused over the new one: %v", err)
+	} else {
+		d.wrapped("floe pack: " + oneLine(err.Error()))
+	}
 
 	// Laptop 1 writes outreach records in its region only.
 	region := map[string]bool{}

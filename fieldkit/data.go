@@ -195,3 +195,10 @@ func validPhone(p string) bool {
 	}
 	return true
 }
+
+// SamplePackCSV is the sample folder's spreadsheet
+// (sampledata/pack/services.csv): the public hotlines and clearly
+// fictional services and shelters, whose locations carry CanaryMarker.
+//
+//go:embed sampledata/pack/services.csv
+var SamplePackCSV []byte
