@@ -55,8 +55,10 @@ type Node struct {
 	// arrived (guarded by mu); they are retried when certificates do.
 	pending    []sp.Entry
 	pendingSet map[sp.EntryHash]bool
-	kmu        sync.Mutex        // guards keys
-	keys       map[string][]byte // unwrapped group secrets, dropped by Lock
+	bmu        sync.Mutex               // guards manifests
+	manifests  map[store.ChunkHash]bool // attachment manifests heard of; nil until first needed
+	kmu        sync.Mutex               // guards keys
+	keys       map[string][]byte        // unwrapped group secrets, dropped by Lock
 }
 
 // ErrLocked means the node was locked: its keys are gone from memory.
@@ -308,6 +310,7 @@ func (n *Node) writeLocked(ctx context.Context, coll string, id sp.RecordID, are
 	if _, err = n.st.ApplyVerified(ctx, es); err != nil {
 		return nil, err
 	}
+	n.noteAttachments(es)
 	return n.observeAll(es), nil
 }
 
@@ -485,6 +488,7 @@ func (n *Node) mergeLocked(ctx context.Context, es []sp.Entry) (sp.ApplyResult, 
 		n.clock.Observe(ok[i].Time)
 	}
 	res, err := n.st.ApplyVerified(ctx, ok)
+	n.noteAttachments(ok)
 	return res, errs, chs, err
 }
 

@@ -91,12 +91,20 @@ func view(rv *sp.RecordView, opts ReadOptions) Record {
 			continue
 		}
 		cur := valueOf(&f.Current)
+		attach := spec != nil && spec.Type == AttachmentRef
+		if attach {
+			cur.Value = attachmentView(f.Field, cur.Value)
+		}
 		out := Field{Path: f.Field, Value: cur.Value, Current: &cur, Sensitive: spec != nil && spec.Sensitive}
 		if f.Kind == sp.KindTally {
 			out.Value = f.Total
 		}
 		for j := range f.Siblings {
-			out.Siblings = append(out.Siblings, valueOf(&f.Siblings[j]))
+			v := valueOf(&f.Siblings[j])
+			if attach {
+				v.Value = attachmentView(f.Field, v.Value)
+			}
+			out.Siblings = append(out.Siblings, v)
 		}
 		r.Fields = append(r.Fields, out)
 	}
@@ -116,6 +124,15 @@ func (n *Node) Get(ctx context.Context, coll string, id sp.RecordID, opts ReadOp
 	r := view(&rv, opts)
 	for i := range r.Fields {
 		f := &r.Fields[i]
+		if a, ok := f.Value.(Attachment); ok {
+			// Whether every chunk is here yet.
+			var mh [32]byte
+			fmt.Sscanf(a.Manifest, "%x", &mh)
+			miss, err := n.missingChunks(ctx, mh)
+			a.Here = err == nil && len(miss) == 0
+			f.Value, f.Current.Value = a, a
+			continue
+		}
 		if !f.Sensitive {
 			continue
 		}
@@ -337,6 +354,9 @@ func (n *Node) Conflicts(ctx context.Context) ([]Conflict, error) {
 				v.Value = "(sensitive: use show --reveal)"
 				v.Hash = ""
 			}
+			if spec.Type == AttachmentRef {
+				v.Value = attachmentView(field, v.Value)
+			}
 			c.Values = append(c.Values, v)
 		}
 		out = append(out, c)
@@ -383,4 +403,13 @@ func (n *Node) Status(ctx context.Context) (Status, error) {
 		s.LastWrite = sum.LastWrite.Time()
 	}
 	return s, nil
+}
+
+// attachmentView turns an attachment entry's value into what people read.
+func attachmentView(path string, v any) any {
+	_, name, _ := splitPath(path)
+	if mh, size, typ, ok := parseAttachment(v); ok {
+		return Attachment{Name: name, Size: size, Type: typ, Manifest: fmt.Sprintf("%x", mh[:])}
+	}
+	return "(damaged attachment)"
 }

@@ -28,6 +28,9 @@ const (
 	Bool
 	Set     // a set of short keys; each element is its own field path
 	Subject // a pseudonymous subject code
+	// AttachmentRef fields hold a reference to an attached file, one
+	// per element (attachments/poster.pdf); written by Attach only.
+	AttachmentRef
 )
 
 // FieldSpec describes one field of a collection.
@@ -72,6 +75,7 @@ var DirectorySchema = Schema{Collection: Directory, Fields: []FieldSpec{
 	{Name: "intake", Type: Text, PerLanguage: true, Searchable: true, MaxLen: 2000, Help: "how to reach intake, per language: intake/en, intake/fr, intake/iu"},
 	{Name: "notes", Type: Text, PerLanguage: true, Searchable: true, MaxLen: 4000, Help: "other notes, per language: notes/en, notes/fr, notes/iu"},
 	{Name: "tags", Type: Set, Searchable: true, Help: "free tags"},
+	{Name: "attachments", Type: AttachmentRef, Help: "attached files (posters, PDFs, audio): floe dir attach ID FILE"},
 	{Name: "location", Type: Text, Sensitive: true, MaxLen: 1000, Help: "where the service is (at most 1022 bytes); sealed to the shelter audience"},
 }}
 
@@ -162,7 +166,7 @@ func (s *Schema) resolvePath(path string) (string, *FieldSpec, error) {
 			return "", nil, &FieldError{s.Collection, path, "language must be a code such as en, fr or iu"}
 		}
 		return top + "/" + elem, spec, nil
-	case spec.Type == Set:
+	case spec.Type == Set || spec.Type == AttachmentRef:
 		if !hasElem || !elemRe.MatchString(elem) {
 			return "", nil, &FieldError{s.Collection, path, "set elements are short words of letters, digits, '.', '_' or '-'"}
 		}
@@ -195,6 +199,8 @@ func (spec *FieldSpec) CheckValue(coll, path, v string) (any, error) {
 		return &FieldError{coll, path, fmt.Sprintf(format, a...)}
 	}
 	switch spec.Type {
+	case AttachmentRef:
+		return nil, bad("attach a file with 'floe dir attach ID FILE'; it cannot be typed")
 	case Text:
 		if !utf8.ValidString(v) {
 			return nil, bad("not valid UTF-8 text")

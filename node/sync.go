@@ -23,6 +23,10 @@ type SyncOptions struct {
 	StallTimeout time.Duration
 	// Leaf and Branch tune reconciliation (tests and benchmarks).
 	Leaf, Branch int
+	// NoBlobs skips the blob phase (attachment chunks) after the entries.
+	// Both ends must agree: a node that runs it waits for the other's
+	// want.
+	NoBlobs bool
 }
 
 // DefaultStallTimeout is how long a session may see nothing move before
@@ -50,6 +54,9 @@ type SyncResult struct {
 	// Refused counts entries their authors were not allowed to write
 	// (revoked, or outside their role or area); they are dropped.
 	Refused int
+	// Blobs is what the blob phase (attachment chunks, after the
+	// entries) moved.
+	Blobs BlobStats
 }
 
 // ErrStalled means a peer stopped sending or receiving mid-session.
@@ -175,6 +182,11 @@ func (n *Node) SyncStream(ctx context.Context, rw io.ReadWriter, initiator bool,
 		return held, nil
 	}
 	dopts := DriveOptions{StallTimeout: opts.StallTimeout}
+	if !opts.NoBlobs {
+		dopts.After = func(ctx context.Context, recv func() ([]byte, error), send func([][]byte) error) {
+			n.blobPhase(ctx, recv, send, &res.Blobs)
+		}
+	}
 	if opts.Progress != nil {
 		dopts.Progress = func(st sp.Stats) { opts.Progress(progressOf(peer, st, time.Since(start))) }
 	}
@@ -203,6 +215,10 @@ type DriveOptions struct {
 	StallTimeout time.Duration
 	// Progress, if set, is called about twice a second and at the end.
 	Progress func(sp.Stats)
+	// After, if set, runs on the same link once the session completed:
+	// recv returns the next frame's payload, send queues frames. Its
+	// error is the caller's to keep; Drive returns the session's.
+	After func(ctx context.Context, recv func() ([]byte, error), send func(frames [][]byte) error)
 }
 
 // Drive runs a session over rw until it is done, as the session's package
@@ -419,6 +435,42 @@ loop:
 		if d, ok := rw.(interface{ SetDeadline(time.Time) error }); ok {
 			time.AfterFunc(time.Second, func() { d.SetDeadline(time.Now()) })
 		}
+	}
+	if sessionErr == nil && opts.After != nil {
+		recv := func() ([]byte, error) {
+			for {
+				select {
+				case it := <-in:
+					return it.p, it.err
+				case err := <-werr:
+					return nil, fmt.Errorf("%w: %v", ErrLinkClosed, err)
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-tick.C:
+					if err := stalled(time.Time{}); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+		send := func(frames [][]byte) error {
+			writing := time.Now()
+			for {
+				select {
+				case writes <- frames:
+					return nil
+				case err := <-werr:
+					return fmt.Errorf("%w: %v", ErrLinkClosed, err)
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-tick.C:
+					if err := stalled(writing); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		opts.After(ctx, recv, send)
 	}
 	progress()
 	return sessionErr

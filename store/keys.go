@@ -19,6 +19,7 @@ import (
 //	's'     's' HLC(8, big-endian) hash(32)                          tag(16) of the key
 //	'x'     'x' term 0x00 record(16) hash(32)                        tag(16) of the key
 //	'c'     'c' len(coll)(1) coll record(16) field                   tag(16) of the key
+//	'b'     'b' hash(32)                                             tag(16) ‖ a blob chunk (blob.go)
 //	'm'     'm' name                                                 nonce(24) ‖ XChaCha20-Poly1305 sealed
 //	                                                                 value, additional data = the key
 //
@@ -72,6 +73,7 @@ import (
 // The state row is written once per transaction, not per entry: badger
 // counts every write of a key toward its transaction cap.
 const (
+	prefixChunk    byte = 'b'
 	prefixEntry    byte = 'e'
 	prefixRecord   byte = 'r'
 	prefixSync     byte = 's'

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -21,6 +23,7 @@ type VerifyReport struct {
 	SyncRows   int // 's' rows
 	SearchRows int // 'x' rows
 	MetaRows   int // 'm' rows
+	Chunks     int // 'b' rows: blob chunks
 	// ConflictRows are 'c' rows: fields with concurrent values.
 	ConflictRows int
 	// Problems are the first maxProblems problems found; ProblemCount is
@@ -218,6 +221,21 @@ func (s *Store) verifyScan(ctx context.Context, txn *badger.Txn, rep *VerifyRepo
 			if _, err := s.getMetaTxn(txn, string(k[1:])); err != nil {
 				rep.problemErr(err)
 			}
+		case prefixChunk:
+			rep.Chunks++
+			if len(k) != 1+32 {
+				rep.problem("a blob chunk row's key does not parse")
+				break
+			}
+			err := item.Value(func(v []byte) error {
+				if len(v) <= tagLen || !s.tags.check(v[:tagLen], k, v[tagLen:]) || !bytes.Equal(sha256Sum(v[tagLen:]), k[1:]) {
+					rep.problem("blob chunk %x does not match its tag or hash", k[1:7])
+				}
+				return nil
+			})
+			if err != nil {
+				rep.problemErr(err)
+			}
 		case prefixConflict:
 			rep.ConflictRows++
 			_, _, _, ok := parseConflictKey(k)
@@ -343,4 +361,9 @@ func (s *Store) verifyTables() (err error) {
 		return s.integrity("the database tables", "%v", err)
 	}
 	return nil
+}
+
+func sha256Sum(b []byte) []byte {
+	h := sha256.Sum256(b)
+	return h[:]
 }

@@ -21,6 +21,9 @@ const (
 	MsgFin           MsgKind = 5  // all entries received and applied
 	MsgAbort         MsgKind = 6  // the sender ends the session, and why
 	MsgAck           MsgKind = 7  // a summary of the sender's set (part)
+	MsgBlobWant      MsgKind = 8  // after a session: blob chunks the sender lacks
+	MsgBlob          MsgKind = 9  // one blob chunk asked for (or that it is missing)
+	MsgBlobDone      MsgKind = 10 // every chunk asked for was answered
 	MsgBundleHeader  MsgKind = 16 // first frame of a bundle file
 	MsgBundleTrailer MsgKind = 17 // last frame of a bundle file, signed
 )
@@ -41,6 +44,12 @@ func (k MsgKind) String() string {
 		return "abort"
 	case MsgAck:
 		return "ack"
+	case MsgBlobWant:
+		return "blob want"
+	case MsgBlob:
+		return "blob"
+	case MsgBlobDone:
+		return "blob done"
 	case MsgBundleHeader:
 		return "bundle-header"
 	case MsgBundleTrailer:
@@ -149,6 +158,28 @@ type BundleHeader struct {
 type BundleTrailer struct {
 	Frames uint64 `cbor:"1,keyasint"`
 	Sig    []byte `cbor:"2,keyasint"`
+}
+
+// BlobWant lists blob chunks (by SHA-256) the sender lacks; an empty list
+// says it wants nothing more.
+type BlobWant struct {
+	Hashes [][]byte `cbor:"1,keyasint,omitempty"`
+}
+
+// MaxBlobWant caps the hashes of one BlobWant.
+const MaxBlobWant = 1024
+
+// Blob is one chunk: its hash and bytes, or Missing when the sender does
+// not have it.
+type Blob struct {
+	Hash    []byte `cbor:"1,keyasint"`
+	Data    []byte `cbor:"2,keyasint,omitempty"`
+	Missing bool   `cbor:"3,keyasint,omitempty"`
+}
+
+// BlobDone ends the answers to one BlobWant.
+type BlobDone struct {
+	Sent uint64 `cbor:"1,keyasint"`
 }
 
 // EncodeMsg encodes a message as a frame payload.
