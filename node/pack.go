@@ -66,6 +66,9 @@ type packBuildRow struct {
 	// location is not written again: the device may not be able to open
 	// the sealed value to compare.
 	Sealed []byte `cbor:"2,keyasint,omitempty"`
+	// Removed is set once the row left the spreadsheet and its service
+	// was deleted (its tombstone still goes in full packs).
+	Removed bool `cbor:"3,keyasint,omitempty"`
 }
 
 func packBuildMeta(name string) string { return "packbuild/" + name }
@@ -119,10 +122,32 @@ func (n *Node) BuildPack(ctx context.Context, rows []fieldkit.ServiceRow, partia
 	if len(rep.Problems) > 0 && !partial {
 		return rep, fmt.Errorf("%d rows have problems; nothing was written (fix them, or build from the good rows only with --partial)", len(rep.Problems))
 	}
-	// Write what changed.
-	keep := map[string]bool{}
+	// A sealed value can be written only once its audience has a key.
 	for _, p := range plans {
-		keep[p.row.Key] = true
+		if _, ok := p.row.Fields["location"]; ok {
+			if _, has := n.trust.latestEpoch(audienceOf(Directory, "location")); !has {
+				return rep, fmt.Errorf("line %d: nobody may read locations yet: an admin must admit a shelter-staff device before a pack with locations can be built; nothing was written", p.row.Line)
+			}
+		}
+	}
+	// The series is kept before anything is written, so a build that
+	// fails part way is finished by the next one, never duplicated.
+	if st.Version == 0 {
+		sb, err := sp.Marshal(st)
+		if err == nil {
+			err = n.st.PutMeta(packBuildMeta(opts.Name), sb)
+		}
+		if err != nil {
+			return rep, err
+		}
+	}
+	// Every key in the spreadsheet stays, refused rows too: only a row
+	// that left it deletes its service.
+	keep := map[string]bool{}
+	for _, r := range rows {
+		keep[r.Key] = true
+	}
+	for _, p := range plans {
 		old, known := st.Rows[p.row.Key]
 		if v, ok := p.row.Fields["location"]; ok {
 			p.sealed = n.sealedDigest(opts.Name, p.row.Key, v)
@@ -143,12 +168,14 @@ func (n *Node) BuildPack(ctx context.Context, rows []fieldkit.ServiceRow, partia
 		st.Rows[p.row.Key] = packBuildRow{Record: p.id, Sealed: p.sealed}
 	}
 	for key, r := range st.Rows {
-		if keep[key] {
+		if keep[key] || r.Removed {
 			continue
 		}
 		if err := n.Delete(ctx, Directory, r.Record); err != nil && !errors.Is(err, ErrDeleted) {
 			return rep, fmt.Errorf("deleting service %q, which left the spreadsheet: %w", key, err)
 		}
+		r.Removed = true
+		st.Rows[key] = r
 		rep.Removed++
 	}
 	// The pack: the services' entries (a delta: those not in the previous
@@ -318,6 +345,8 @@ func (n *Node) VerifyPack(r io.Reader) (PackInfo, error) {
 			info.Revocations++
 		case e.Collection == Directory:
 			records[e.Record] = true
+		case e.Collection != Members:
+			return fmt.Errorf("%w: it holds %s records; a pack holds the directory only", fieldkit.ErrBadPack, e.Collection)
 		}
 		return nil
 	})
@@ -359,6 +388,7 @@ type PackInstallReport struct {
 	Known   int
 	Refused int // entries their authors were not allowed to write
 	Held    int
+	Skipped int // entries outside this laptop's role and areas
 }
 
 // InstallPack checks a pack (VerifyPack) and, if it is whole, signed
@@ -396,7 +426,19 @@ func (n *Node) InstallPack(ctx context.Context, open func() (io.ReadCloser, erro
 	}
 	defer r.Close()
 	var batch []sp.Entry
+	mine := n.holdRuleOf(n.id)
+	skipped := 0
 	flush := func() error {
+		// Only what this laptop may hold, by its own role and areas.
+		kept := batch[:0]
+		for _, e := range batch {
+			if mine.holds(&e) {
+				kept = append(kept, e)
+			} else {
+				skipped++
+			}
+		}
+		batch = kept
 		if len(batch) == 0 {
 			return nil
 		}
@@ -420,6 +462,10 @@ func (n *Node) InstallPack(ctx context.Context, open func() (io.ReadCloser, erro
 	}
 	if err != nil {
 		return rep, fmt.Errorf("applying the pack (what was applied stays, and installing it again finishes): %w", err)
+	}
+	rep.Skipped = skipped
+	if rep.Held > 0 {
+		return rep, fmt.Errorf("%d entries of the pack are stamped ahead of this laptop's clock (or by a device whose certificate is not in it) and were held back: check the date and time here, then install it again; the rest was applied", rep.Held)
 	}
 	ps, err := n.installedPacks()
 	if err != nil {

@@ -218,3 +218,35 @@ func TestPackBadRows(t *testing.T) {
 		t.Fatalf("a partial build: %+v %v", rep, err)
 	}
 }
+
+// A partial build never deletes the service of a refused row (a typo is
+// not a removal), and a laptop installs only what its areas allow.
+func TestPackPartialKeepsRefusedRowsAndInstallFollowsAreas(t *testing.T) {
+	ha := newHarness(t)
+	a := ha.init()
+	_, trainer := join(t, a, node.RoleTrainer, "directory:*")
+	_, lap := join(t, a, node.RoleOutreach, "outreach:kivalliq", "directory:kivalliq")
+	head := "id,area,kind,name/en\n"
+	good := head + "k1,kivalliq/arviat,health,Arviat Clinic (fictional)\nq1,qikiqtaaluk/iqaluit,legal,Iqaluit Legal (fictional)\n"
+	rows, _, _ := fieldkit.ReadServices(strings.NewReader(good))
+	p1, _ := buildPack(t, trainer, rows, false)
+	typo := head + "k1,kivalliq/arviat,helth,Arviat Clinic (fictional)\nq1,qikiqtaaluk/iqaluit,legal,Iqaluit Legal (fictional)\n"
+	rows, _, _ = fieldkit.ReadServices(strings.NewReader(typo))
+	rep, err := trainer.BuildPack(ctx, rows, true, node.PackBuildOptions{Name: "kivalliq-services"}, io.Discard)
+	if err != nil || rep.Removed != 0 || len(rep.Problems) != 1 {
+		t.Fatalf("a partial build with a typo: %+v %v", rep, err)
+	}
+	if hits, _ := trainer.Search(ctx, "arviat clinic", 5); len(hits) != 1 {
+		t.Fatal("the refused row's service was deleted")
+	}
+	ir, err := install(lap, p1)
+	if err != nil || ir.Skipped == 0 {
+		t.Fatalf("install: %+v %v", ir, err)
+	}
+	if hits, _ := lap.Search(ctx, "iqaluit legal", 5); len(hits) != 0 {
+		t.Fatal("a laptop for Kivalliq installed a Qikiqtaaluk service")
+	}
+	if hits, _ := lap.Search(ctx, "arviat clinic", 5); len(hits) != 1 {
+		t.Fatal("the laptop's own area's service is missing")
+	}
+}
