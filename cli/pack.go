@@ -153,7 +153,8 @@ func (c *packCmd) build(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, err := n.BuildPack(ctx, rows, c.partial, node.PackBuildOptions{Name: name, Delta: c.delta}, out)
+	files := func(f string) (io.ReadCloser, error) { return os.Open(filepath.Join(c.src, f)) }
+	rep, err := n.BuildPack(ctx, rows, c.partial, node.PackBuildOptions{Name: name, Delta: c.delta, Files: files}, out)
 	for _, b := range append(bad, rep.Problems...) {
 		fmt.Fprintf(env.Err, "services.csv %s\n", b)
 	}
@@ -180,8 +181,8 @@ func (c *packCmd) build(ctx context.Context, env *Env, args []string) error {
 	if h.Base > 0 {
 		kind = fmt.Sprintf("update from version %d", h.Base)
 	}
-	env.Printf("wrote %s: %q version %d (%s), %d entries, %s\n%d services added, %d changed, %d removed\n",
-		c.out, h.Name, h.Version, kind, rep.Entries, humanBytes(rep.Bytes), rep.Added, rep.Changed, rep.Removed)
+	env.Printf("wrote %s: %q version %d (%s), %d entries, %d attachment chunks, %s\n%d services added, %d changed, %d removed\n",
+		c.out, h.Name, h.Version, kind, rep.Entries, rep.Chunks, humanBytes(rep.Bytes), rep.Added, rep.Changed, rep.Removed)
 	return nil
 }
 
@@ -226,7 +227,7 @@ func (c *packCmd) check(ctx context.Context, env *Env, install bool, path string
 		fmt.Fprintf(tw, " (update from version %d)", h.Base)
 	}
 	fmt.Fprintf(tw, "\nsigned by\t%s (%s, %s), certificate signed by this network's root key\n", h.Signer.Short(), orDash(info.SignerCert.Name), info.SignerCert.Role)
-	fmt.Fprintf(tw, "holds\t%d services with entries in it, %d entries, %d revocations\n", info.Records, info.Entries, info.Revocations)
+	fmt.Fprintf(tw, "holds\t%d services with entries in it, %d entries, %d revocations, %d attachment chunks (%s)\n", info.Records, info.Entries, info.Revocations, info.Chunks, humanBytes(info.ChunkBytes))
 	inst := "none"
 	if info.Installed > 0 {
 		inst = fmt.Sprintf("version %d", info.Installed)

@@ -31,12 +31,14 @@ type collCmd struct {
 	area     string
 	areaSet  bool
 	partial  bool
+	attName  string
+	out      string
 }
 
 func newDirCmd() *collCmd {
 	return &collCmd{coll: node.Directory, name: "dir",
-		synopsis: "the service directory: add, set, show, list, search, rm, import, export",
-		subs:     []string{"add", "set", "show", "list", "search", "rm", "import", "export"}}
+		synopsis: "the service directory: add, set, show, list, search, rm, import, export, attach, attachment",
+		subs:     []string{"add", "set", "show", "list", "search", "rm", "import", "export", "attach", "attachment"}}
 }
 
 func newOutreachCmd() *collCmd {
@@ -62,6 +64,8 @@ func (c *collCmd) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.comm, "community", "", "list: only records of this community")
 	if c.coll == node.Directory {
 		fs.BoolVar(&c.partial, "partial", false, "import: import the good rows even if some have problems")
+		fs.StringVar(&c.attName, "name", "", "attach: the attachment's name (default: the file's name)")
+		fs.StringVar(&c.out, "out", "", "attachment: the file to write")
 	}
 	fs.Func("area", "add: the record's area, e.g. kivalliq/arviat (\"\" for the whole network); fixed for the record's life", func(v string) error {
 		c.area, c.areaSet = v, true
@@ -91,6 +95,10 @@ func (c *collCmd) Usage() string {
 			fmt.Fprintf(&b, "  floe %s import FILE.csv [--partial]  add or update services from a spreadsheet\n", c.name)
 		case "export":
 			fmt.Fprintf(&b, "  floe %s export FILE.csv             write the directory as a spreadsheet (never a location)\n", c.name)
+		case "attach":
+			fmt.Fprintf(&b, "  floe %s attach ID FILE [--name NAME]  attach a file (poster, PDF, audio) to a service\n", c.name)
+		case "attachment":
+			fmt.Fprintf(&b, "  floe %s attachment ID NAME --out FILE  save an attachment (\"not yet here\" until its chunks arrive)\n", c.name)
 		}
 	}
 	fmt.Fprintf(&b, "\nID is a record ID or its first 4 or more hex digits.\n\nA new record belongs to an area (a region or region/community, such as\nkivalliq/arviat; none means the whole network), fixed for its life: who may\nread and write it follows from that. Without --area it is the only area\nthis laptop's certificate lets it write, or the whole network if it may\nwrite everywhere.\n\nFields of %s:\n", c.coll)
@@ -152,6 +160,11 @@ func (c *collCmd) Run(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		return c.spreadsheet(ctx, env, sub, args[0])
+	case "attach", "attachment":
+		if err := wantArgs(args, 2, "a record ID and a file (attach) or an attachment name (attachment)", c.name+" "+sub); err != nil {
+			return err
+		}
+		return c.attachment(ctx, env, sub, args[0], args[1])
 	case "list":
 		if err := wantArgs(args, 0, "no arguments", c.name+" list"); err != nil {
 			return err
@@ -347,6 +360,12 @@ func formatValue(v any) string {
 		return x
 	case nil:
 		return "(empty)"
+	case node.Attachment:
+		here := ""
+		if !x.Here {
+			here = ", not yet here"
+		}
+		return fmt.Sprintf("%s (%s, %s%s)", x.Name, humanBytes(int64(x.Size)), x.Type, here)
 	}
 	return fmt.Sprint(v)
 }
@@ -514,5 +533,62 @@ func (c *collCmd) spreadsheet(ctx context.Context, env *Env, sub, path string) e
 		env.Printf(", %d rows skipped", p)
 	}
 	env.Printf("\n")
+	return nil
+}
+
+// attachment is dir attach and dir attachment.
+func (c *collCmd) attachment(ctx context.Context, env *Env, sub, idArg, arg string) error {
+	if sub == "attachment" && c.out == "" {
+		return usagef("floe dir --help", "attachment needs --out FILE")
+	}
+	n, err := env.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	id, err := n.FindID(ctx, c.coll, idArg)
+	if err != nil {
+		return err
+	}
+	if sub == "attach" {
+		name := c.attName
+		if name == "" {
+			name = filepath.Base(arg)
+		}
+		f, err := os.Open(arg)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		a, err := n.Attach(ctx, id, name, f)
+		if err != nil {
+			return err
+		}
+		if env.JSON {
+			return printJSON(env.Out, a)
+		}
+		env.Printf("attached %s (%s, %s) to %s\n", a.Name, humanBytes(int64(a.Size)), a.Type, id.Short())
+		return nil
+	}
+	if _, err := os.Stat(c.out); err == nil {
+		return fmt.Errorf("%s already exists; choose another name or remove it first", c.out)
+	}
+	tmp := c.out + ".part"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	a, err := n.ReadAttachment(ctx, id, arg, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, c.out)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	env.Printf("wrote %s (%s, %s)\n", c.out, humanBytes(int64(a.Size)), a.Type)
 	return nil
 }

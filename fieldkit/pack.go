@@ -34,6 +34,7 @@ const (
 	packKindHeader  = 1
 	packKindEntries = 2
 	packKindTrailer = 3
+	packKindChunks  = 4
 )
 
 // PackHeader says what a pack is.
@@ -63,6 +64,9 @@ type packFrame struct {
 	Header  *PackHeader `cbor:"2,keyasint,omitempty"`
 	Entries [][]byte    `cbor:"3,keyasint,omitempty"`
 	Sig     []byte      `cbor:"4,keyasint,omitempty"`
+	// Chunks are attachment chunks (one to a frame: a chunk nearly fills
+	// one), named by their SHA-256 wherever they are used.
+	Chunks [][]byte `cbor:"5,keyasint,omitempty"`
 }
 
 // ErrBadPack means a pack file is damaged, altered, cut short or not a
@@ -78,6 +82,7 @@ type PackWriter struct {
 	pending [][]byte
 	size    int
 	entries int
+	chunks  int
 	bytes   int64
 	err     error
 }
@@ -142,6 +147,21 @@ func (p *PackWriter) flush() error {
 	return err
 }
 
+// Chunk adds one attachment chunk (at most MaxPackChunk bytes).
+func (p *PackWriter) Chunk(data []byte) error {
+	if len(data) == 0 || len(data) > MaxPackChunk {
+		return fmt.Errorf("bug: a pack chunk is 1 to %d bytes", MaxPackChunk)
+	}
+	if err := p.flush(); err != nil {
+		return err
+	}
+	p.chunks++
+	return p.frame(packFrame{Kind: packKindChunks, Chunks: [][]byte{data}})
+}
+
+// MaxPackChunk caps a chunk in a pack (the store's chunk size).
+const MaxPackChunk = 63 << 10
+
 // Close writes the signed trailer.
 func (p *PackWriter) Close() error {
 	if err := p.flush(); err != nil {
@@ -177,7 +197,7 @@ func checkPackHeader(h *PackHeader) error {
 // checked here); nothing must be applied before ReadPack returns nil,
 // since only then is the pack known to be whole and unaltered. check, if
 // set, sees the header first and may refuse the pack.
-func ReadPack(r io.Reader, check func(PackHeader) error, entry func(sp.Entry) error) (PackHeader, error) {
+func ReadPack(r io.Reader, check func(PackHeader) error, entry func(sp.Entry) error, chunk func([]byte) error) (PackHeader, error) {
 	var h PackHeader
 	br := bufio.NewReaderSize(r, 64<<10)
 	sum := sha256.New()
@@ -227,6 +247,17 @@ func ReadPack(r io.Reader, check func(PackHeader) error, entry func(sp.Entry) er
 				}
 				if entry != nil {
 					if err := entry(e); err != nil {
+						return h, err
+					}
+				}
+			}
+		case f.Kind == packKindChunks:
+			for _, c := range f.Chunks {
+				if len(c) == 0 || len(c) > MaxPackChunk {
+					return h, fmt.Errorf("%w: a chunk of %d bytes", ErrBadPack, len(c))
+				}
+				if chunk != nil {
+					if err := chunk(c); err != nil {
 						return h, err
 					}
 				}

@@ -45,7 +45,7 @@ func FuzzReadPack(f *testing.F) {
 	f.Add([]byte("floe-pack"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		n := 0
-		_, err := ReadPack(bytes.NewReader(b), nil, func(sp.Entry) error { n++; return nil })
+		_, err := ReadPack(bytes.NewReader(b), nil, func(sp.Entry) error { n++; return nil }, nil)
 		if bytes.Equal(b, good) {
 			if err != nil || n != 2 {
 				t.Fatalf("the untouched pack: %v, %d entries", err, n)

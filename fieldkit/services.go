@@ -25,7 +25,7 @@ var ServiceColumns = []string{
 	"community", "region", "phone", "hours", "languages",
 	"intake/en", "intake/fr", "intake/iu",
 	"notes/en", "notes/fr", "notes/iu",
-	"tags", "location",
+	"tags", "attachments", "location",
 }
 
 // columnAliases are header names read as another column: a field given

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +35,9 @@ func TestAttachments(t *testing.T) {
 	}
 	if err := a.Update(ctx, node.Directory, id, changes(t, "attachments/x.pdf=abc")); err == nil {
 		t.Fatal("an attachment was typed in")
+	}
+	if r, _ := a.Get(ctx, node.Directory, id, node.ReadOptions{}); !strings.Contains(fmt.Sprintf("%+v", r.Fields), "Here:true") {
+		t.Fatalf("the attaching laptop does not show it here: %+v", r.Fields)
 	}
 	exchange(t, a, b) // entries only: the chunks do not come this way
 	r, err := b.Get(ctx, node.Directory, id, node.ReadOptions{})

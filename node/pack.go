@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/floe-north/floe/fieldkit"
+	"github.com/floe-north/floe/store"
 	sp "github.com/floe-north/floe/syncproto"
 )
 
@@ -35,6 +36,9 @@ type PackBuildOptions struct {
 	// Delta makes the pack carry only what changed since the previous
 	// version this device built (a full pack otherwise).
 	Delta bool
+	// Files opens a file of the source folder by name: the attachments
+	// column lists such names (separated by ';').
+	Files func(name string) (io.ReadCloser, error)
 }
 
 // PackBuildReport says what a build did.
@@ -44,6 +48,7 @@ type PackBuildReport struct {
 	Changed int // services whose fields changed
 	Removed int // services no longer in the spreadsheet (deleted)
 	Entries int
+	Chunks  int // attachment chunks
 	Bytes   int64
 	// Problems are the rows refused, by line; when there are any, nothing
 	// is written unless Partial was asked for.
@@ -159,6 +164,24 @@ func (n *Node) BuildPack(ctx context.Context, rows []fieldkit.ServiceRow, partia
 		if err != nil {
 			return rep, err
 		}
+		for _, name := range p.attach {
+			if opts.Files == nil {
+				return rep, fmt.Errorf("line %d: attachments need the pack's folder", p.row.Line)
+			}
+			f, err := opts.Files(name)
+			if err != nil {
+				return rep, fmt.Errorf("line %d: attachment %s: %w", p.row.Line, name, err)
+			}
+			before, _ := n.st.Record(ctx, Directory, p.id)
+			_, err = n.Attach(ctx, p.id, name, f)
+			f.Close()
+			if err != nil {
+				return rep, fmt.Errorf("line %d: attachment %s: %w", p.row.Line, name, err)
+			}
+			if after, _ := n.st.Record(ctx, Directory, p.id); len(after) != len(before) || !sameEntries(before, after) {
+				wrote = true
+			}
+		}
 		switch {
 		case !known:
 			rep.Added++
@@ -218,6 +241,36 @@ func (n *Node) BuildPack(ctx context.Context, rows []fieldkit.ServiceRow, partia
 	for _, e := range append(members, out...) {
 		if err := pw.Entry(e.Encode()); err != nil {
 			return rep, err
+		}
+	}
+	// The chunks of the attachments the pack's entries name.
+	sent := map[store.ChunkHash]bool{}
+	for _, e := range out {
+		if top, _, _ := splitPath(e.Field); e.Kind != sp.KindValue || top != "attachments" {
+			continue
+		}
+		v, _ := sp.DecodeValue(e.Value)
+		mh, _, _, ok := parseAttachment(v)
+		if !ok || sent[mh] {
+			continue
+		}
+		hs, err := n.blobChunks(ctx, mh)
+		if err != nil {
+			return rep, fmt.Errorf("an attachment of the pack: %w", err)
+		}
+		for _, h := range append([]store.ChunkHash{mh}, hs...) {
+			if sent[h] {
+				continue
+			}
+			sent[h] = true
+			c, err := n.st.GetChunk(ctx, h)
+			if err != nil {
+				return rep, fmt.Errorf("an attachment of the pack is not all here (%w); sync until it is, then build again", err)
+			}
+			if err := pw.Chunk(c); err != nil {
+				return rep, err
+			}
+			rep.Chunks++
 		}
 	}
 	if err := pw.Close(); err != nil {
@@ -282,6 +335,8 @@ type PackInfo struct {
 	Entries     int
 	Records     int // directory records with entries in it
 	Revocations int
+	Chunks      int // attachment chunks
+	ChunkBytes  int64
 	// Installed is the version of this series installed here (0: none).
 	Installed uint64
 }
@@ -348,6 +403,10 @@ func (n *Node) VerifyPack(r io.Reader) (PackInfo, error) {
 		case e.Collection != Members:
 			return fmt.Errorf("%w: it holds %s records; a pack holds the directory only", fieldkit.ErrBadPack, e.Collection)
 		}
+		return nil
+	}, func(c []byte) error {
+		info.Chunks++
+		info.ChunkBytes += int64(len(c))
 		return nil
 	})
 	info.Header = h
@@ -450,15 +509,33 @@ func (n *Node) InstallPack(ctx context.Context, open func() (io.ReadCloser, erro
 		batch = batch[:0]
 		return err
 	}
+	var chunks [][]byte
+	flushChunks := func() error {
+		if len(chunks) == 0 {
+			return nil
+		}
+		_, err := n.st.PutChunks(ctx, chunks)
+		chunks = chunks[:0]
+		return err
+	}
 	_, err = fieldkit.ReadPack(r, nil, func(e sp.Entry) error {
 		batch = append(batch, e)
 		if len(batch) == 1000 {
 			return flush()
 		}
 		return nil
+	}, func(c []byte) error {
+		chunks = append(chunks, c)
+		if len(chunks) == 16 {
+			return flushChunks()
+		}
+		return nil
 	})
 	if err == nil {
 		err = flush()
+	}
+	if err == nil {
+		err = flushChunks()
 	}
 	if err != nil {
 		return rep, fmt.Errorf("applying the pack (what was applied stays, and installing it again finishes): %w", err)
@@ -538,6 +615,7 @@ type rowPlan struct {
 	id      sp.RecordID
 	changes []Change
 	sealed  []byte
+	attach  []string // files to attach, by name
 }
 
 // planRows checks rows as writes would be checked (area, certificate,
@@ -562,8 +640,25 @@ func (n *Node) planRows(me Cert, rows []fieldkit.ServiceRow, idFor func(fieldkit
 		}
 		p := rowPlan{row: r, id: id}
 		keys := make([]string, 0, len(r.Fields))
+		var attachErr error
 		for k := range r.Fields {
+			if k == "attachments" {
+				for _, name := range strings.Split(r.Fields[k], ";") {
+					if name = strings.TrimSpace(name); name == "" {
+						continue
+					}
+					if _, _, err := DirectorySchema.ResolvePath("attachments/" + name); err != nil {
+						attachErr = fmt.Errorf("%q is not an attachment name: at most 32 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+					}
+					p.attach = append(p.attach, name)
+				}
+				continue
+			}
 			keys = append(keys, k)
+		}
+		if attachErr != nil {
+			problems = append(problems, fieldkit.RowError{Line: r.Line, Column: "attachments", Reason: attachErr.Error()})
+			continue
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
@@ -654,6 +749,13 @@ func (n *Node) ImportDirectory(ctx context.Context, rows []fieldkit.ServiceRow, 
 		}
 		return sp.RecordIDFrom(Directory, r.Area, append(append([]byte("import\x00"), n.net.ID[:]...), r.Key...)), nil
 	})
+	plans = slices.DeleteFunc(plans, func(p rowPlan) bool {
+		if len(p.attach) > 0 {
+			problems = append(problems, fieldkit.RowError{Line: p.row.Line, Column: "attachments", Reason: "files are attached with 'floe dir attach' (or come in a pack), not imported"})
+			return true
+		}
+		return false
+	})
 	rep.Problems = problems
 	if len(problems) > 0 && !partial {
 		return rep, fmt.Errorf("%d rows have problems; nothing was imported (fix them, or import the good rows only with --partial)", len(problems))
@@ -679,7 +781,7 @@ func (n *Node) ImportDirectory(ctx context.Context, rows []fieldkit.ServiceRow, 
 // a live record, its record ID in the id column and its area. Sealed
 // fields are never written.
 func (n *Node) ExportDirectory(ctx context.Context, w io.Writer) (int, error) {
-	cols := slices.DeleteFunc(slices.Clone(fieldkit.ServiceColumns), func(c string) bool { return isSealedField(Directory, c) })
+	cols := slices.DeleteFunc(slices.Clone(fieldkit.ServiceColumns), func(c string) bool { return isSealedField(Directory, c) || c == "attachments" })
 	var rows []fieldkit.ServiceRow
 	err := n.st.Records(ctx, Directory, sp.RecordID{}, func(id sp.RecordID, deleted bool) error {
 		if deleted {
@@ -718,4 +820,16 @@ func (n *Node) ExportDirectory(ctx context.Context, w io.Writer) (int, error) {
 		return 0, err
 	}
 	return len(rows), fieldkit.WriteServices(w, cols, rows)
+}
+
+func sameEntries(a, b []sp.Entry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Hash() != b[i].Hash() {
+			return false
+		}
+	}
+	return true
 }

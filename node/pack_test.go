@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/floe-north/floe/fieldkit"
 	"github.com/floe-north/floe/node"
+	sp "github.com/floe-north/floe/syncproto"
 )
 
 func sampleRows(t *testing.T) []fieldkit.ServiceRow {
@@ -248,5 +250,53 @@ func TestPackPartialKeepsRefusedRowsAndInstallFollowsAreas(t *testing.T) {
 	}
 	if hits, _ := lap.Search(ctx, "arviat clinic", 5); len(hits) != 1 {
 		t.Fatal("the laptop's own area's service is missing")
+	}
+}
+
+// Attachments travel in packs: the chunks of the files a version adds, a
+// delta leaves out a file that did not change, and the laptop holds them
+// whole after the install.
+func TestPackAttachments(t *testing.T) {
+	ha := newHarness(t)
+	a := ha.init()
+	_, trainer := join(t, a, node.RoleTrainer, "directory:*")
+	_, lap := join(t, a, node.RoleOutreach, "outreach:kivalliq", "directory:*")
+	poster := bytes.Repeat([]byte("fictional poster "), 20000) // 340 KB, 6 chunks
+	files := map[string][]byte{"poster.pdf": poster}
+	opts := node.PackBuildOptions{Name: "kivalliq-services", Files: func(name string) (io.ReadCloser, error) {
+		b, ok := files[name]
+		if !ok {
+			return nil, os.ErrNotExist
+		}
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}}
+	sheet := "id,kind,name/en,phone,attachments\nk1,health,Sample Clinic (fictional),867-555-0100,poster.pdf\n"
+	rows, _, _ := fieldkit.ReadServices(strings.NewReader(sheet))
+	var v1 bytes.Buffer
+	rep, err := trainer.BuildPack(ctx, rows, false, opts, &v1)
+	if err != nil || rep.Chunks != 7 { // six chunks and the manifest
+		t.Fatalf("build: %+v %v", rep, err)
+	}
+	if _, err := install(lap, v1.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	hits, _ := lap.Search(ctx, "sample clinic", 1)
+	id, _ := sp.ParseRecordID(hits[0].ID)
+	var got bytes.Buffer
+	if _, err := lap.ReadAttachment(ctx, id, "poster.pdf", &got); err != nil || !bytes.Equal(got.Bytes(), poster) {
+		t.Fatalf("the attachment after install: %v", err)
+	}
+	rows[0].Fields["phone"] = "867-555-0109"
+	opts.Delta = true
+	var v2 bytes.Buffer
+	rep, err = trainer.BuildPack(ctx, rows, false, opts, &v2)
+	if err != nil || rep.Chunks != 0 || v2.Len() > 4096 {
+		t.Fatalf("a delta with an unchanged attachment: %+v (%d bytes) %v", rep, v2.Len(), err)
+	}
+	if _, err := install(lap, v2.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := lap.Get(ctx, node.Directory, id, node.ReadOptions{}); !strings.Contains(fmt.Sprint(r.Fields), "867-555-0109") {
+		t.Fatalf("the delta did not apply: %v", r.Fields)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/floe-north/floe/store"
 	sp "github.com/floe-north/floe/syncproto"
 )
 
@@ -126,8 +127,9 @@ func (n *Node) Get(ctx context.Context, coll string, id sp.RecordID, opts ReadOp
 		f := &r.Fields[i]
 		if a, ok := f.Value.(Attachment); ok {
 			// Whether every chunk is here yet.
-			var mh [32]byte
-			fmt.Sscanf(a.Manifest, "%x", &mh)
+			var mh store.ChunkHash
+			b, _ := hex.DecodeString(a.Manifest)
+			copy(mh[:], b)
 			miss, err := n.missingChunks(ctx, mh)
 			a.Here = err == nil && len(miss) == 0
 			f.Value, f.Current.Value = a, a
