@@ -28,6 +28,9 @@ func samplePack(t testing.TB) []byte {
 			t.Fatal(err)
 		}
 	}
+	if err := pw.Chunk([]byte("a chunk of a fictional poster")); err != nil {
+		t.Fatal(err)
+	}
 	if err := pw.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -44,10 +47,10 @@ func FuzzReadPack(f *testing.F) {
 	f.Add(append(bytes.Clone(good), 0))
 	f.Add([]byte("floe-pack"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		n := 0
-		_, err := ReadPack(bytes.NewReader(b), nil, func(sp.Entry) error { n++; return nil }, nil)
+		n, chunks := 0, 0
+		_, err := ReadPack(bytes.NewReader(b), nil, func(sp.Entry) error { n++; return nil }, func([]byte) error { chunks++; return nil })
 		if bytes.Equal(b, good) {
-			if err != nil || n != 2 {
+			if err != nil || n != 2 || chunks != 1 {
 				t.Fatalf("the untouched pack: %v, %d entries", err, n)
 			}
 			return

@@ -108,7 +108,7 @@ func (n *Node) BuildPack(ctx context.Context, rows []fieldkit.ServiceRow, partia
 	case err != nil:
 		return rep, err
 	default:
-		if err := sp.UnmarshalStrict(b, &st); err != nil {
+		if err := sp.UnmarshalLocal(b, &st); err != nil {
 			return rep, fmt.Errorf("reading what this laptop built before: %w", err)
 		}
 		if st.Rows == nil {
@@ -362,7 +362,7 @@ func (n *Node) installedPacks() (map[string]installedPack, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := sp.UnmarshalStrict(b, &m); err != nil {
+	if err := sp.UnmarshalLocal(b, &m); err != nil {
 		return nil, fmt.Errorf("reading the installed packs: %w", err)
 	}
 	return m, nil

@@ -18,6 +18,7 @@ var (
 	// entryDecMode decodes whole entries, whose map is one level more.
 	entryDecMode cbor.DecMode
 	probeDecMode cbor.DecMode
+	localDecMode cbor.DecMode
 )
 
 func init() {
@@ -47,6 +48,14 @@ func init() {
 	if entryDecMode, err = decOpts.DecMode(); err != nil {
 		panic("bug: cbor dec mode: " + err.Error())
 	}
+	// localDecMode reads what this node wrote itself (its own meta rows,
+	// already authenticated by the store): strict, with room for long
+	// lists.
+	local := decOpts
+	local.MaxArrayElements, local.MaxMapPairs = 1<<24, 1<<24
+	if localDecMode, err = local.DecMode(); err != nil {
+		panic("bug: cbor dec mode: " + err.Error())
+	}
 	// probeDecMode reads what it knows of a message from a newer version
 	// and ignores the rest; it is only used to say "upgrade".
 	decOpts.ExtraReturnErrors = cbor.ExtraDecErrorNone
@@ -65,6 +74,11 @@ var ErrMalformed = errors.New("malformed data")
 // UnmarshalStrict decodes data from outside into v with the strict mode, and
 // requires data to be exactly the canonical encoding of the result.
 func UnmarshalStrict(data []byte, v any) error { return unmarshalStrict(decMode, data, v) }
+
+// UnmarshalLocal is UnmarshalStrict for data this node wrote itself and
+// the store has authenticated (a meta row): the same rules, with lists
+// and maps of up to 16 million items. Never use it on outside input.
+func UnmarshalLocal(data []byte, v any) error { return unmarshalStrict(localDecMode, data, v) }
 
 func unmarshalStrict(dm cbor.DecMode, data []byte, v any) error {
 	if err := dm.Unmarshal(data, v); err != nil {
