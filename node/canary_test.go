@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"io/fs"
 	"math"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/floe-north/floe/fieldkit"
 	"github.com/floe-north/floe/node"
 )
 
@@ -23,8 +25,9 @@ import (
 // written, synced, bundled, searched, listed, put in conflict, revealed,
 // deleted and flushed to disk. Then the raw data directory of every node,
 // every bundle, every log and every output of the nodes outside the
-// audience are searched for each form: zero hits. The audience's own
-// node holds it sealed at rest too (and the store is encrypted besides).
+// audience (including a pack and spreadsheet exports) are searched for
+// each form: zero hits. The audience's own node holds it sealed at rest
+// too (and the store is encrypted besides).
 func TestCanarySweep(t *testing.T) {
 	const (
 		addr   = "CANARY-7Q 41 Hidden Ptarmigan Road"
@@ -105,6 +108,26 @@ func TestCanarySweep(t *testing.T) {
 		bundles = append(bundles, b)
 	}
 	importB(t, w, bundles[0])
+	// A pack built on the coordinator's laptop from a spreadsheet that
+	// holds the location, installed on the worker's; and a spreadsheet
+	// export of each.
+	sheet := []fieldkit.ServiceRow{{Line: 2, Key: "shelter-1", Fields: map[string]string{
+		"kind": "shelter", "name/en": "Fictional Shelter Two (sample)", "phone": "867-555-0142", "location": location}}}
+	var pack bytes.Buffer
+	if _, err := a.BuildPack(ctx, sheet, false, node.PackBuildOptions{Name: "canary"}, &pack); err != nil {
+		t.Fatal(err)
+	}
+	bundles = append(bundles, pack.Bytes())
+	if _, err := w.InstallPack(ctx, func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(pack.Bytes())), nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*node.Node{a, w} {
+		var sheetOut bytes.Buffer
+		if _, err := n.ExportDirectory(ctx, &sheetOut); err != nil {
+			t.Fatal(err)
+		}
+		outputs = append(outputs, sheetOut.Bytes())
+	}
 	for _, n := range []*node.Node{a, w} {
 		for _, f := range append(textForms, "ptarmigan", "canary", "hidden", "61.23") {
 			rs, err := n.Search(ctx, f, 50)
