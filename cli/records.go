@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -122,6 +123,9 @@ func (c *collCmd) Run(ctx context.Context, env *Env, args []string) error {
 	hint := "run 'floe " + c.name + " --help'"
 	if len(args) == 0 {
 		return usagef(hint, "say what to do: %s", strings.Join(c.subs, ", "))
+	}
+	if l := env.Lang(); l != "" && !slices.Contains(node.Languages, l) {
+		return usagef(hint, "--lang %q: the directory's languages are %s", l, strings.Join(node.Languages, ", "))
 	}
 	sub, args := args[0], args[1:]
 	known := false

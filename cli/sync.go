@@ -224,6 +224,16 @@ func (c *syncCmd) Run(ctx context.Context, env *Env, args []string) error {
 	if res.HeldBack > 0 {
 		env.Printf("held back %d entries stamped too far in the future or by a device whose certificate has not arrived; a later sync brings them (if it persists, check this laptop's clock and the sender's)\n", res.HeldBack)
 	}
+	if res.Refused > 0 {
+		env.Printf("refused %d entries their authors were not allowed to write (revoked, or outside their role or area)\n", res.Refused)
+	}
+	if b := res.Blobs; b.ChunksIn+b.ChunksOut > 0 || b.Err != nil {
+		env.Printf("attachments: %d chunks received (%s), %d sent", b.ChunksIn, humanBytes(int64(b.BytesIn)), b.ChunksOut)
+		if b.Err != nil {
+			env.Printf("; stopped early, the next sync continues: %v", b.Err)
+		}
+		env.Printf("\n")
+	}
 	return nil
 }
 
@@ -247,14 +257,27 @@ type syncResultJSON struct {
 	IDBytesIn  int64  `json:"id_bytes_in"`
 	Rounds     int    `json:"rounds"`
 	HeldBack   int    `json:"held_back"`
+	Refused    int    `json:"refused"`
 	Complete   bool   `json:"complete"`
+	ChunksIn   uint64 `json:"chunks_in"`
+	ChunksOut  uint64 `json:"chunks_out"`
+	ChunkBytes uint64 `json:"chunk_bytes_in"`
+	BlobsError string `json:"blobs_error,omitempty"`
 }
 
 func syncJSON(r node.SyncResult) syncResultJSON {
 	st := r.Stats
 	return syncResultJSON{Peer: r.Peer.String(), Millis: r.Duration.Milliseconds(), Sent: st.Sent, Received: st.Received,
 		BytesOut: st.Out.Total(), BytesIn: st.In.Total(), PayloadOut: st.Out.Payload, PayloadIn: st.In.Payload,
-		IDBytesOut: st.Out.IDs, IDBytesIn: st.In.IDs, Rounds: st.RoundsIn + st.RoundsOut, HeldBack: r.HeldBack, Complete: st.Complete}
+		IDBytesOut: st.Out.IDs, IDBytesIn: st.In.IDs, Rounds: st.RoundsIn + st.RoundsOut, HeldBack: r.HeldBack, Refused: r.Refused, Complete: st.Complete,
+		ChunksIn: r.Blobs.ChunksIn, ChunksOut: r.Blobs.ChunksOut, ChunkBytes: r.Blobs.BytesIn, BlobsError: errString(r.Blobs.Err)}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // progressLine rewrites one line on stderr while a session runs.

@@ -191,7 +191,10 @@ func (n *Node) BuildPack(ctx context.Context, rows []fieldkit.ServiceRow, partia
 		st.Rows[p.row.Key] = packBuildRow{Record: p.id, Sealed: p.sealed}
 	}
 	for key, r := range st.Rows {
-		if keep[key] || r.Removed {
+		// A partial build deletes nothing: a row the reader could not
+		// parse has no key to keep, and a typo is not a removal. The next
+		// clean build deletes what left the spreadsheet.
+		if keep[key] || r.Removed || partial {
 			continue
 		}
 		if err := n.Delete(ctx, Directory, r.Record); err != nil && !errors.Is(err, ErrDeleted) {

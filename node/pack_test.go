@@ -241,6 +241,20 @@ func TestPackPartialKeepsRefusedRowsAndInstallFollowsAreas(t *testing.T) {
 	if hits, _ := trainer.Search(ctx, "arviat clinic", 5); len(hits) != 1 {
 		t.Fatal("the refused row's service was deleted")
 	}
+	// A row the reader cannot parse (a stray comma) has no key to keep:
+	// a partial build deletes nothing at all.
+	stray := head + "k1,kivalliq/arviat,health,Arviat Clinic, (fictional)\nq1,qikiqtaaluk/iqaluit,legal,Iqaluit Legal (fictional)\n"
+	rows, bad, _ := fieldkit.ReadServices(strings.NewReader(stray))
+	if len(bad) != 1 {
+		t.Fatalf("setup: %v", bad)
+	}
+	rep, err = trainer.BuildPack(ctx, rows, true, node.PackBuildOptions{Name: "kivalliq-services"}, io.Discard)
+	if err != nil || rep.Removed != 0 {
+		t.Fatalf("a partial build after an unreadable row: %+v %v", rep, err)
+	}
+	if hits, _ := trainer.Search(ctx, "arviat clinic", 5); len(hits) != 1 {
+		t.Fatal("an unreadable row's service was deleted")
+	}
 	ir, err := install(lap, p1)
 	if err != nil || ir.Skipped == 0 {
 		t.Fatalf("install: %+v %v", ir, err)
