@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/floe-north/floe/node/httpapi"
+)
+
+type serveCmd struct {
+	addr string
+	idle time.Duration
+}
+
+func (*serveCmd) Name() string     { return "serve" }
+func (*serveCmd) Synopsis() string { return "serve the local HTTP API (starts locked)" }
+func (*serveCmd) Usage() string {
+	return `Usage: floe serve [--http ADDR] [--idle-lock D] [--dir DIR]
+
+Serves the node's HTTP API (docs/api.md) on this laptop only, until
+interrupted. It starts locked and needs no passphrase to start: a client
+unlocks it with the passphrase (POST /api/v1/unlock) and gets a session
+token. After --idle-lock (default 5m) with no request the node locks
+itself: the store closes, the keys are dropped, and the token stops
+working. 'floe lock' does not reach it; POST /api/v1/lock does.
+
+--http (default ` + httpapi.DefaultAddr + `) must be a loopback address: phones on
+the community network need pairing, which is not built yet.
+`
+}
+func (c *serveCmd) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.addr, "http", httpapi.DefaultAddr, "where to listen (loopback only)")
+	fs.DurationVar(&c.idle, "idle-lock", httpapi.DefaultIdleLock, "lock the node after this long with no request")
+}
+func (c *serveCmd) Run(ctx context.Context, env *Env, args []string) error {
+	if err := wantArgs(args, 0, "no arguments", "serve"); err != nil {
+		return err
+	}
+	dir, err := env.Dir()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return errors.New("no Floe node in " + dir + "; run 'floe init'")
+	}
+	opts := nodeOptions()
+	opts.Logger = slog.New(slog.NewTextHandler(env.IO.Err, nil))
+	s := httpapi.New(httpapi.Config{Dir: dir, Options: opts, IdleLock: c.idle, Logger: opts.Logger})
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	return s.Serve(ctx, c.addr, func(url string) {
+		env.Printf("serving the API of %s at %s (locked; unlock with POST /api/v1/unlock)\n", dir, url)
+	})
+}

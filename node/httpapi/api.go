@@ -1,0 +1,451 @@
+// Package httpapi is the node's local HTTP API: versioned JSON endpoints
+// for unlocking and locking the node, the directory, outreach records,
+// conflicts and status. It starts locked; an unlock with the passphrase
+// opens the store and returns a session token, and the node locks itself
+// again after an idle time (5 minutes by default). It listens on loopback
+// only; pairing phones over the LAN (TLS with a pinned certificate) is
+// not built yet. The endpoints are in docs/api.md.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/floe-north/floe/node"
+	"github.com/floe-north/floe/store"
+	sp "github.com/floe-north/floe/syncproto"
+)
+
+// DefaultIdleLock is how long the node stays unlocked with no request.
+const DefaultIdleLock = 5 * time.Minute
+
+// MaxBody caps a request body.
+const MaxBody = 64 << 10
+
+// Config configures a Server.
+type Config struct {
+	Dir     string
+	Options node.Options
+	// IdleLock locks the node after this long with no request; zero
+	// means DefaultIdleLock.
+	IdleLock time.Duration
+	// Now is the clock; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Server serves the API for one node directory.
+type Server struct {
+	cfg     Config
+	mu      sync.Mutex
+	n       *node.Node
+	token   string
+	lastUse time.Time
+	log     *slog.Logger
+}
+
+// New makes a locked server.
+func New(cfg Config) *Server {
+	if cfg.IdleLock <= 0 {
+		cfg.IdleLock = DefaultIdleLock
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, log: cfg.Logger.With("subsystem", "http")}
+}
+
+// apiError is every error response: a message for people and a stable
+// code for programs.
+type apiError struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"error"`
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func fail(status int, code, format string, a ...any) *apiError {
+	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, a...)}
+}
+
+// Handler is the API's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/unlock", s.wrap(false, s.unlock))
+	mux.HandleFunc("POST /api/v1/lock", s.wrap(true, s.lock))
+	mux.HandleFunc("GET /api/v1/status", s.wrap(true, s.status))
+	mux.HandleFunc("GET /api/v1/directory", s.wrap(true, s.directory))
+	mux.HandleFunc("GET /api/v1/directory/{id}", s.wrap(true, s.record(node.Directory)))
+	mux.HandleFunc("POST /api/v1/directory/{id}/reveal", s.wrap(true, s.reveal))
+	mux.HandleFunc("GET /api/v1/outreach", s.wrap(true, s.list(node.Outreach)))
+	mux.HandleFunc("POST /api/v1/outreach", s.wrap(true, s.add(node.Outreach)))
+	mux.HandleFunc("GET /api/v1/outreach/{id}", s.wrap(true, s.record(node.Outreach)))
+	mux.HandleFunc("PATCH /api/v1/outreach/{id}", s.wrap(true, s.update(node.Outreach)))
+	mux.HandleFunc("GET /api/v1/conflicts", s.wrap(true, s.conflicts))
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, fail(http.StatusNotFound, "not_found", "no such endpoint: %s %s (see docs/api.md)", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+type handler func(ctx context.Context, n *node.Node, r *http.Request) (int, any, error)
+
+// wrap checks the session (when auth), runs h with the open node, and
+// writes its result or error as JSON.
+func (s *Server) wrap(auth bool, h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		var n *node.Node
+		if auth {
+			var err *apiError
+			if n, err = s.session(r); err != nil {
+				writeErr(w, err)
+				return
+			}
+		}
+		status, v, err := h(r.Context(), n, r)
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) {
+				ae = classify(err)
+			}
+			writeErr(w, ae)
+			return
+		}
+		writeJSON(w, status, v)
+	}
+}
+
+// session checks the bearer token and touches the idle timer.
+func (s *Server) session(r *http.Request) (*node.Node, *apiError) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireLocked()
+	if s.n == nil {
+		return nil, fail(http.StatusUnauthorized, "locked", "the node is locked: unlock it with the passphrase (POST /api/v1/unlock)")
+	}
+	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) != 1 {
+		return nil, fail(http.StatusUnauthorized, "bad_token", "missing or expired session token: unlock again")
+	}
+	s.lastUse = s.cfg.Now()
+	return s.n, nil
+}
+
+// expireLocked locks the node when it has been idle too long.
+func (s *Server) expireLocked() {
+	if s.n != nil && s.cfg.Now().Sub(s.lastUse) > s.cfg.IdleLock {
+		s.log.Info("idle: locking the node", "idle", s.cfg.IdleLock)
+		s.closeLocked()
+	}
+}
+
+func (s *Server) closeLocked() {
+	if s.n != nil {
+		s.n.Lock()
+	}
+	s.n, s.token = nil, ""
+}
+
+// Tick locks the node if it has been idle too long; Run calls it.
+func (s *Server) Tick() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireLocked()
+}
+
+// Unlocked reports whether the node is open.
+func (s *Server) Unlocked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n != nil
+}
+
+// Close locks the node.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeLocked()
+}
+
+// DefaultAddr is where the API listens unless told: this laptop only.
+const DefaultAddr = "127.0.0.1:7421"
+
+// Serve runs the API on addr (a loopback address) until ctx ends,
+// locking the node when it has been idle, and locking it at the end.
+// started is called with the base URL once listening.
+func (s *Server) Serve(ctx context.Context, addr string, started func(url string)) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--http %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--http %q: the API listens on this laptop only (127.0.0.1); phones need pairing, which is not built yet", addr)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	if started != nil {
+		started("http://" + l.Addr().String())
+	}
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				srv.Close()
+				return
+			case <-t.C:
+				s.Tick()
+			}
+		}
+	}()
+	err = srv.Serve(l)
+	s.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return fail(http.StatusRequestEntityTooLarge, "too_large", "the request body is over %d bytes", MaxBody)
+		}
+		return fail(http.StatusBadRequest, "bad_json", "the request body is not the JSON expected: %v", err)
+	}
+	if dec.More() {
+		return fail(http.StatusBadRequest, "bad_json", "the request body holds more than one JSON value")
+	}
+	return nil
+}
+
+type unlockReq struct {
+	Passphrase string `json:"passphrase"`
+}
+
+func (s *Server) unlock(ctx context.Context, _ *node.Node, r *http.Request) (int, any, error) {
+	var req unlockReq
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n == nil {
+		n, err := node.Open(ctx, s.cfg.Dir, []byte(req.Passphrase), s.cfg.Options)
+		if err != nil {
+			return 0, nil, err
+		}
+		s.n = n
+	} else if err := store.CheckPassphrase(s.cfg.Dir, []byte(req.Passphrase)); err != nil {
+		return 0, nil, err
+	}
+	b := make([]byte, 32)
+	rand.Read(b)
+	s.token = hex.EncodeToString(b)
+	s.lastUse = s.cfg.Now()
+	return http.StatusOK, map[string]any{"token": s.token, "idle_lock_seconds": int(s.cfg.IdleLock.Seconds())}, nil
+}
+
+func (s *Server) lock(context.Context, *node.Node, *http.Request) (int, any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeLocked()
+	return http.StatusOK, map[string]bool{"locked": true}, nil
+}
+
+func (s *Server) status(ctx context.Context, n *node.Node, _ *http.Request) (int, any, error) {
+	st, err := n.Status(ctx)
+	return http.StatusOK, st, err
+}
+
+func (s *Server) directory(ctx context.Context, n *node.Node, r *http.Request) (int, any, error) {
+	limit := 50
+	if v := r.URL.Query().Get("limit"); v != "" {
+		l, err := strconv.Atoi(v)
+		if err != nil || l < 1 || l > 500 {
+			return 0, nil, fail(http.StatusBadRequest, "bad_query", "limit is a number from 1 to 500")
+		}
+		limit = l
+	}
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if q == "" {
+		return s.list(node.Directory)(ctx, n, r)
+	}
+	rs, err := n.Search(ctx, q, limit)
+	if rs == nil {
+		rs = []node.Record{}
+	}
+	return http.StatusOK, rs, err
+}
+
+func (s *Server) list(coll string) handler {
+	return func(ctx context.Context, n *node.Node, r *http.Request) (int, any, error) {
+		out := []node.Record{}
+		err := n.List(ctx, coll, func(rec node.Record) error { out = append(out, rec); return nil })
+		return http.StatusOK, out, err
+	}
+}
+
+func (s *Server) findID(ctx context.Context, n *node.Node, coll string, r *http.Request) (sp.RecordID, error) {
+	id, err := n.FindID(ctx, coll, r.PathValue("id"))
+	if err != nil {
+		return id, fail(http.StatusNotFound, "not_found", "%v", err)
+	}
+	return id, nil
+}
+
+func (s *Server) record(coll string) handler {
+	return func(ctx context.Context, n *node.Node, r *http.Request) (int, any, error) {
+		id, err := s.findID(ctx, n, coll, r)
+		if err != nil {
+			return 0, nil, err
+		}
+		rec, err := n.Get(ctx, coll, id, node.ReadOptions{})
+		return http.StatusOK, rec, err
+	}
+}
+
+type revealReq struct {
+	Field      string `json:"field"`
+	Passphrase string `json:"passphrase"`
+}
+
+// reveal opens a sealed field for a member of its audience, after a fresh
+// passphrase check; the node writes the audit record.
+func (s *Server) reveal(ctx context.Context, n *node.Node, r *http.Request) (int, any, error) {
+	var req revealReq
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	if err := store.CheckPassphrase(s.cfg.Dir, []byte(req.Passphrase)); err != nil {
+		return 0, nil, err
+	}
+	id, err := s.findID(ctx, n, node.Directory, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	rec, err := n.Get(ctx, node.Directory, id, node.ReadOptions{Reveal: []string{req.Field}})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"id": rec.ID, "field": req.Field, "value": rec.Get(req.Field)}, nil
+}
+
+type fieldsReq struct {
+	Fields map[string]string `json:"fields"`
+}
+
+func changesOf(req fieldsReq) ([]node.Change, error) {
+	if len(req.Fields) == 0 {
+		return nil, fail(http.StatusBadRequest, "bad_fields", "give fields, e.g. {\"fields\": {\"date\": \"2026-11-20\"}}")
+	}
+	var out []node.Change
+	for k, v := range req.Fields {
+		out = append(out, node.Change{Field: k, Value: v})
+	}
+	return out, nil
+}
+
+func (s *Server) add(coll string) handler {
+	return func(ctx context.Context, n *node.Node, r *http.Request) (int, any, error) {
+		var req fieldsReq
+		if err := decode(r, &req); err != nil {
+			return 0, nil, err
+		}
+		ch, err := changesOf(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		id, err := n.Add(ctx, coll, ch)
+		if err != nil {
+			return 0, nil, err
+		}
+		return http.StatusCreated, map[string]string{"id": id.String()}, nil
+	}
+}
+
+func (s *Server) update(coll string) handler {
+	return func(ctx context.Context, n *node.Node, r *http.Request) (int, any, error) {
+		var req fieldsReq
+		if err := decode(r, &req); err != nil {
+			return 0, nil, err
+		}
+		ch, err := changesOf(req)
+		if err != nil {
+			return 0, nil, err
+		}
+		id, err := s.findID(ctx, n, coll, r)
+		if err != nil {
+			return 0, nil, err
+		}
+		if err := n.Update(ctx, coll, id, ch); err != nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, map[string]string{"id": id.String()}, nil
+	}
+}
+
+func (s *Server) conflicts(ctx context.Context, n *node.Node, _ *http.Request) (int, any, error) {
+	cs, err := n.Conflicts(ctx)
+	if cs == nil {
+		cs = []node.Conflict{}
+	}
+	return http.StatusOK, cs, err
+}
+
+// classify maps node and store errors to statuses.
+func classify(err error) *apiError {
+	var fe *node.FieldError
+	switch {
+	case errors.Is(err, store.ErrWrongPassphrase):
+		return fail(http.StatusUnauthorized, "wrong_passphrase", "%v", err)
+	case errors.As(err, &fe):
+		return fail(http.StatusBadRequest, "bad_field", "%v", err)
+	case errors.Is(err, node.ErrNotAllowed), errors.Is(err, node.ErrRevoked):
+		return fail(http.StatusForbidden, "not_allowed", "%v", err)
+	case errors.Is(err, node.ErrNoAudienceKey):
+		return fail(http.StatusForbidden, "no_key", "%v", err)
+	case errors.Is(err, node.ErrDeleted):
+		return fail(http.StatusConflict, "deleted", "%v", err)
+	case errors.Is(err, store.ErrWiped), errors.Is(err, store.ErrNoNode):
+		return fail(http.StatusGone, "no_node", "%v", err)
+	}
+	return fail(http.StatusInternalServerError, "internal", "%v", err)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, e *apiError) {
+	writeJSON(w, e.Status, e)
+}
