@@ -98,6 +98,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/outreach/{id}", s.wrap(true, s.record(node.Outreach)))
 	mux.HandleFunc("PATCH /api/v1/outreach/{id}", s.wrap(true, s.update(node.Outreach)))
 	mux.HandleFunc("GET /api/v1/conflicts", s.wrap(true, s.conflicts))
+	s.webRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fail(http.StatusNotFound, "not_found", "no such endpoint: %s %s (see docs/api.md)", r.Method, r.URL.Path))
 	})
@@ -252,22 +253,33 @@ func (s *Server) unlock(ctx context.Context, _ *node.Node, r *http.Request) (int
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
+	tok, err := s.openSession(r, req.Passphrase)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"token": tok, "idle_lock_seconds": int(s.cfg.IdleLock.Seconds())}, nil
+}
+
+// openSession opens the node with the passphrase (or checks it, when open)
+// and starts a new session, ending any other.
+func (s *Server) openSession(r *http.Request, pass string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.expireLocked()
 	if s.n == nil {
-		n, err := node.Open(ctx, s.cfg.Dir, []byte(req.Passphrase), s.cfg.Options)
+		n, err := node.Open(r.Context(), s.cfg.Dir, []byte(pass), s.cfg.Options)
 		if err != nil {
-			return 0, nil, err
+			return "", err
 		}
 		s.n = n
-	} else if err := store.CheckPassphrase(s.cfg.Dir, []byte(req.Passphrase)); err != nil {
-		return 0, nil, err
+	} else if err := store.CheckPassphrase(s.cfg.Dir, []byte(pass)); err != nil {
+		return "", err
 	}
 	b := make([]byte, 32)
 	rand.Read(b)
 	s.token = hex.EncodeToString(b)
 	s.lastUse = s.cfg.Now()
-	return http.StatusOK, map[string]any{"token": s.token, "idle_lock_seconds": int(s.cfg.IdleLock.Seconds())}, nil
+	return s.token, nil
 }
 
 func (s *Server) lock(context.Context, *node.Node, *http.Request) (int, any, error) {

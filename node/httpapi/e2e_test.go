@@ -1,0 +1,218 @@
+package httpapi
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/floe-north/floe/fieldkit"
+	"github.com/floe-north/floe/node"
+	sp "github.com/floe-north/floe/syncproto"
+)
+
+// chromium finds the browser; CI installs Debian's and sets
+// FLOE_REQUIRE_BROWSER so these tests cannot pass by skipping there.
+func chromium(t *testing.T) string {
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("FLOE_REQUIRE_BROWSER") != "" {
+		t.Fatal("no Chromium at /usr/bin/chromium; .ci/run installs Debian's chromium package")
+	}
+	t.Skip("no Chromium here; install Debian's chromium package to run the browser tests")
+	return ""
+}
+
+func browser(t *testing.T) (context.Context, context.CancelFunc) {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+	)
+	// The profile is removed by hand: Chromium may still be writing to it
+	// for a moment after it is told to quit.
+	profile, err := os.MkdirTemp("", "floe-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append(opts, chromedp.UserDataDir(profile))
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	return ctx, func() {
+		cancelT()
+		cancelC()
+		cancelA()
+		for i := 0; i < 20 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// The screens in a real browser: unlock, search, a service, the shelter's
+// call-intake path and its location masked until an audited reveal, an
+// outreach record, the locale switched to Inuktitut, and the idle lock.
+func TestWebApp(t *testing.T) {
+	f := newFixture(t)
+	ts := httptest.NewServer(f.srv.Handler())
+	defer ts.Close()
+	ctx, cancel := browser(t)
+	defer cancel()
+	var text, loc string
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitVisible("#passphrase", chromedp.ByID),
+		chromedp.SendKeys("#passphrase", "wrong passphrase", chromedp.ByID),
+		chromedp.Click("#unlock", chromedp.ByID),
+		chromedp.WaitVisible("#error", chromedp.ByID),
+		chromedp.SendKeys("#passphrase", pass, chromedp.ByID),
+		chromedp.Click("#unlock", chromedp.ByID),
+		chromedp.WaitVisible("#q", chromedp.ByID),
+		chromedp.SendKeys("#q", "kamatsiaqtut", chromedp.ByID),
+		chromedp.Click("#search", chromedp.ByID),
+		chromedp.WaitVisible(`#results[data-q="kamatsiaqtut"]`, chromedp.ByQuery),
+		chromedp.Click("#results a", chromedp.ByQuery),
+		chromedp.WaitVisible("#service-name", chromedp.ByID),
+		chromedp.Text("#fields", &text, chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text, "1-800-265-3333") {
+		t.Fatalf("the service page: %q", text)
+	}
+	// A shelter: call intake, the location masked, then revealed.
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(ts.URL+"/directory?q=women%27s+shelter"),
+		chromedp.WaitVisible("#results", chromedp.ByID),
+		chromedp.Click("#results a", chromedp.ByQuery),
+		chromedp.WaitVisible("#call-intake", chromedp.ByID),
+		chromedp.Text("#location", &loc, chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(loc, fieldkit.CanaryMarker) {
+		t.Fatal("the location shows before a reveal")
+	}
+	err = chromedp.Run(ctx,
+		chromedp.SendKeys("#reveal-pass", pass, chromedp.ByID),
+		chromedp.Click("#reveal", chromedp.ByID),
+		chromedp.WaitVisible("span[data-hide-after]", chromedp.ByQuery),
+		chromedp.Text("#location", &loc, chromedp.ByID),
+	)
+	if err != nil || !strings.Contains(loc, fieldkit.CanaryMarker) {
+		t.Fatalf("the reveal: %q %v", loc, err)
+	}
+	// An outreach record with the fewest fields.
+	var saved string
+	err = chromedp.Run(ctx,
+		chromedp.Click("#nav-new", chromedp.ByID),
+		chromedp.WaitVisible("#subject", chromedp.ByID),
+		chromedp.SendKeys("#community", "Arviat", chromedp.ByID),
+		chromedp.SendKeys("#subject", "S-7K3Q", chromedp.ByID),
+		chromedp.Click("#save", chromedp.ByID),
+		chromedp.WaitVisible("#saved", chromedp.ByID),
+		chromedp.Text("#outreach", &saved, chromedp.ByID),
+	)
+	if err != nil || !strings.Contains(saved, "S-7K3Q") {
+		t.Fatalf("the outreach record: %q %v", saved, err)
+	}
+	// The locale: Inuktitut (syllabics), with English shown, marked, where
+	// a string is not translated yet.
+	var nav string
+	var missing int
+	err = chromedp.Run(ctx,
+		chromedp.Click("#lang-iu", chromedp.ByID),
+		chromedp.WaitVisible(`html[lang="iu"] #nav-directory`, chromedp.ByQuery),
+		chromedp.Text("#nav-directory", &nav, chromedp.ByID),
+		chromedp.Evaluate(`document.querySelectorAll('.missing').length`, &missing),
+	)
+	if err != nil || !strings.Contains(nav, "ᐃᑲᔪᖅᑏᑦ") || missing == 0 {
+		t.Fatalf("the Inuktitut locale: %q, %d marked strings, %v", nav, missing, err)
+	}
+	// Idle: the node locks itself, and the next page is the unlock page.
+	f.now = f.now.Add(DefaultIdleLock + time.Minute)
+	f.srv.Tick()
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(ts.URL+"/directory"),
+		chromedp.WaitVisible("#passphrase", chromedp.ByID),
+	)
+	if err != nil || f.srv.Unlocked() {
+		t.Fatalf("after the idle lock: %v", err)
+	}
+}
+
+// A coordinator's laptop holds the shelter's sealed location but is not
+// in its audience: the browser's reveal is refused and shows nothing.
+func TestWebRevealRefusedOutsideTheAudience(t *testing.T) {
+	f := newFixture(t)
+	ctx0 := context.Background()
+	admin, err := node.Open(ctx0, f.srv.cfg.Dir, []byte(pass), f.srv.cfg.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := admin.MakeInvite(node.InviteOptions{Role: node.RoleCoordinator, Areas: []string{"*:*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copts := f.srv.cfg.Options
+	copts.Join, copts.Audiences = &inv, nil
+	cdir := filepath.Join(t.TempDir(), "coord")
+	coord, err := node.Init(ctx0, cdir, []byte(pass), copts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := coord.MakeJoinRequest("coordinator")
+	if _, err := admin.Admit(ctx0, req); err != nil {
+		t.Fatal(err)
+	}
+	var es []sp.Entry
+	_ = admin.Entries(ctx0, func(e sp.Entry) error { es = append(es, e); return nil })
+	if _, err := coord.Merge(ctx0, es); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
+	coord.Close()
+	srv := New(Config{Dir: cdir, Options: copts})
+	defer srv.Close()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	ctx, cancel := browser(t)
+	defer cancel()
+	var msg, loc, page string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitVisible("#passphrase", chromedp.ByID),
+		chromedp.SendKeys("#passphrase", pass, chromedp.ByID),
+		chromedp.Click("#unlock", chromedp.ByID),
+		chromedp.WaitVisible("#q", chromedp.ByID),
+		chromedp.Navigate(ts.URL+"/directory?q=women%27s+shelter"),
+		chromedp.WaitVisible("#results", chromedp.ByID),
+		chromedp.Click("#results a", chromedp.ByQuery),
+		chromedp.WaitVisible("#reveal-pass", chromedp.ByID),
+		chromedp.SendKeys("#reveal-pass", pass, chromedp.ByID),
+		chromedp.Click("#reveal", chromedp.ByID),
+		chromedp.WaitVisible("#reveal-error", chromedp.ByID),
+		chromedp.Text("#reveal-error", &msg, chromedp.ByID),
+		chromedp.Text("#location", &loc, chromedp.ByID),
+		chromedp.OuterHTML("html", &page, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(msg, "audience") || strings.Contains(strings.ToLower(page), strings.ToLower(fieldkit.CanaryMarker)) {
+		t.Fatalf("a reveal outside the audience: %q / %q", msg, loc)
+	}
+}

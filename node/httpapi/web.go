@@ -1,0 +1,343 @@
+package httpapi
+
+import (
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/floe-north/floe/node"
+	"github.com/floe-north/floe/store"
+)
+
+// The web app: server-rendered pages, every asset embedded, no script but
+// the one that hides a revealed location again. The same session as the
+// API, carried in a cookie the browser sends to this laptop only.
+
+//go:embed web/templates/*.html
+var templateFS embed.FS
+
+//go:embed web/static/*
+var staticFS embed.FS
+
+//go:embed web/i18n/*.json
+var i18nFS embed.FS
+
+// Languages the web app speaks; English is the fallback.
+var webLangs = []string{"en", "fr", "iu"}
+
+type catalog map[string]map[string]string
+
+func loadCatalog() catalog {
+	c := catalog{}
+	for _, l := range webLangs {
+		b, err := i18nFS.ReadFile("web/i18n/" + l + ".json")
+		if err != nil {
+			panic("bug: missing translation file " + l)
+		}
+		m := map[string]string{}
+		if err := json.Unmarshal(b, &m); err != nil {
+			panic("bug: translation file " + l + ": " + err.Error())
+		}
+		c[l] = m
+	}
+	return c
+}
+
+var translations = loadCatalog()
+
+// translate is a UI string in lang; a string missing there shows in
+// English, marked, so a translator sees what is left.
+func translate(lang, key string) template.HTML {
+	if v, ok := translations[lang][key]; ok && v != "" {
+		return template.HTML(template.HTMLEscapeString(v))
+	}
+	en, ok := translations["en"][key]
+	if !ok {
+		en = key
+	}
+	if lang == "en" {
+		return template.HTML(template.HTMLEscapeString(en))
+	}
+	return template.HTML(`<span class="missing" lang="en" title="not translated yet">` + template.HTMLEscapeString(en) + `</span>`)
+}
+
+var pages = template.Must(template.New("").Funcs(template.FuncMap{"t": translate}).ParseFS(templateFS, "web/templates/*.html"))
+
+const cookieName = "floe_session"
+
+type page struct {
+	Lang           string
+	Unlocked       bool
+	RefreshSeconds int
+	Error          string
+	Query          string
+	Records        any
+	Saved          bool
+	Today          string
+	Form           map[string]string
+	ContactKinds   []string
+	// a service
+	ID, Name, Phone string
+	Shelter         bool
+	Fields          []fieldRow
+	HasLocation     bool
+	Revealed        string
+	RevealError     string
+}
+
+type fieldRow struct{ Path, Text string }
+
+func (s *Server) webRoutes(mux *http.ServeMux) {
+	static, _ := fs.Sub(staticFS, "web")
+	mux.Handle("GET /static/", http.FileServer(http.FS(static)))
+	mux.HandleFunc("GET /{$}", s.webHome)
+	mux.HandleFunc("GET /lang", s.webLang)
+	mux.HandleFunc("POST /unlock", s.webUnlock)
+	mux.HandleFunc("POST /lock", s.webLock)
+	mux.HandleFunc("GET /directory", s.webAuth(s.webDirectory))
+	mux.HandleFunc("GET /directory/{id}", s.webAuth(s.webService))
+	mux.HandleFunc("POST /directory/{id}/reveal", s.webAuth(s.webReveal))
+	mux.HandleFunc("GET /outreach", s.webAuth(s.webOutreach))
+	mux.HandleFunc("GET /outreach/new", s.webAuth(s.webOutreachNew))
+	mux.HandleFunc("POST /outreach", s.webAuth(s.webOutreachAdd))
+}
+
+func langOf(r *http.Request) string {
+	if c, err := r.Cookie("floe_lang"); err == nil {
+		for _, l := range webLangs {
+			if c.Value == l {
+				return l
+			}
+		}
+	}
+	return "en"
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, p page) {
+	p.Lang = langOf(r)
+	p.Unlocked = s.Unlocked()
+	p.RefreshSeconds = int(s.cfg.IdleLock.Seconds()) + 5
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	if err := pages.ExecuteTemplate(w, name, p); err != nil {
+		s.log.Warn("rendering a page", "page", name, "err", err)
+	}
+}
+
+func (s *Server) webHome(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.cookieSession(r); err == nil {
+		http.Redirect(w, r, "/directory", http.StatusSeeOther)
+		return
+	}
+	s.render(w, r, "unlock.html", page{})
+}
+
+func (s *Server) webLang(w http.ResponseWriter, r *http.Request) {
+	l := r.URL.Query().Get("l")
+	ok := false
+	for _, x := range webLangs {
+		ok = ok || x == l
+	}
+	if ok {
+		http.SetCookie(w, &http.Cookie{Name: "floe_lang", Value: l, Path: "/", SameSite: http.SameSiteStrictMode, MaxAge: 365 * 24 * 3600})
+	}
+	back := r.Referer()
+	if back == "" || !strings.HasPrefix(back, "http://"+r.Host+"/") {
+		back = "/"
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+func (s *Server) webUnlock(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	pass := r.PostFormValue("passphrase")
+	tok, err := s.openSession(r, pass)
+	if err != nil {
+		w.WriteHeader(http.StatusUnauthorized)
+		s.render(w, r, "unlock.html", page{Error: "wrong"})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/directory", http.StatusSeeOther)
+}
+
+func (s *Server) webLock(w http.ResponseWriter, r *http.Request) {
+	s.Close()
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// cookieSession checks the session cookie as session checks the header.
+func (s *Server) cookieSession(r *http.Request) (*node.Node, *apiError) {
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return nil, fail(http.StatusUnauthorized, "bad_token", "no session")
+	}
+	r2 := r.Clone(r.Context())
+	r2.Header.Set("Authorization", "Bearer "+c.Value)
+	return s.session(r2)
+}
+
+func (s *Server) webAuth(h func(http.ResponseWriter, *http.Request, *node.Node)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		n, err := s.cookieSession(r)
+		if err != nil {
+			// Locked (by hand or after idle): back to the unlock page.
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		h(w, r, n)
+	}
+}
+
+type serviceRow struct{ ID, Name, Kind, Community, Phone string }
+
+func serviceRowOf(rec node.Record, lang string) serviceRow {
+	name, _ := rec.Text("name", lang)
+	return serviceRow{ID: rec.ID, Name: name, Kind: rec.Get("kind"), Community: rec.Get("community"), Phone: rec.Get("phone")}
+}
+
+func (s *Server) webDirectory(w http.ResponseWriter, r *http.Request, n *node.Node) {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	var recs []node.Record
+	var err error
+	if q == "" {
+		err = n.List(r.Context(), node.Directory, func(rec node.Record) error { recs = append(recs, rec); return nil })
+	} else {
+		recs, err = n.Search(r.Context(), q, 100)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	var rows []serviceRow
+	for _, rec := range recs {
+		rows = append(rows, serviceRowOf(rec, langOf(r)))
+	}
+	p := page{Query: q}
+	if len(rows) > 0 {
+		p.Records = rows
+	}
+	s.render(w, r, "directory.html", p)
+}
+
+func (s *Server) servicePage(r *http.Request, n *node.Node) (page, error) {
+	id, err := n.FindID(r.Context(), node.Directory, r.PathValue("id"))
+	if err != nil {
+		return page{}, err
+	}
+	rec, err := n.Get(r.Context(), node.Directory, id, node.ReadOptions{})
+	if err != nil {
+		return page{}, err
+	}
+	row := serviceRowOf(rec, langOf(r))
+	p := page{ID: rec.ID, Name: row.Name, Phone: row.Phone, Shelter: row.Kind == "shelter"}
+	for _, f := range rec.Fields {
+		p.Fields = append(p.Fields, fieldRow{f.Path, fmt.Sprint(f.Value)})
+	}
+	// The location's field is listed by the node only when revealed; a
+	// shelter always has one to ask for.
+	p.HasLocation = p.Shelter
+	return p, nil
+}
+
+func (s *Server) webService(w http.ResponseWriter, r *http.Request, n *node.Node) {
+	p, err := s.servicePage(r, n)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	s.render(w, r, "service.html", p)
+}
+
+func (s *Server) webReveal(w http.ResponseWriter, r *http.Request, n *node.Node) {
+	p, err := s.servicePage(r, n)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	if err := store.CheckPassphrase(s.cfg.Dir, []byte(r.PostFormValue("passphrase"))); err != nil {
+		p.RevealError = err.Error()
+		w.WriteHeader(http.StatusUnauthorized)
+		s.render(w, r, "service.html", p)
+		return
+	}
+	id, _ := n.FindID(r.Context(), node.Directory, p.ID)
+	rec, err := n.Get(r.Context(), node.Directory, id, node.ReadOptions{Reveal: []string{"location"}})
+	if err != nil {
+		p.RevealError = err.Error()
+		if errors.Is(err, node.ErrNotAllowed) {
+			w.WriteHeader(http.StatusForbidden)
+		}
+		s.render(w, r, "service.html", p)
+		return
+	}
+	p.Revealed = rec.Get("location")
+	if p.Revealed == "" {
+		p.RevealError = "no location is recorded"
+	}
+	s.render(w, r, "service.html", p)
+}
+
+type outreachRow struct {
+	Date, Community, Contact, Subject, ReferredTo string
+	Urgent                                        bool
+}
+
+func (s *Server) webOutreach(w http.ResponseWriter, r *http.Request, n *node.Node) {
+	var rows []outreachRow
+	err := n.List(r.Context(), node.Outreach, func(rec node.Record) error {
+		rows = append(rows, outreachRow{rec.Get("date"), rec.Get("community"), rec.Get("contact"), rec.Get("subject"), rec.Get("referred_to"), rec.Get("urgent") == "true"})
+		return nil
+	})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	p := page{Saved: r.URL.Query().Get("saved") == "1"}
+	if len(rows) > 0 {
+		p.Records = rows
+	}
+	s.render(w, r, "outreach.html", p)
+}
+
+func (s *Server) newOutreachPage(form map[string]string) page {
+	return page{Today: s.cfg.Now().Format(time.DateOnly), Form: form, ContactKinds: node.ContactKinds}
+}
+
+func (s *Server) webOutreachNew(w http.ResponseWriter, r *http.Request, n *node.Node) {
+	s.render(w, r, "outreach_new.html", s.newOutreachPage(map[string]string{}))
+}
+
+func (s *Server) webOutreachAdd(w http.ResponseWriter, r *http.Request, n *node.Node) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "the form is too large or malformed", http.StatusBadRequest)
+		return
+	}
+	form := map[string]string{}
+	var changes []node.Change
+	for _, f := range []string{"date", "community", "contact", "subject", "referred_to", "urgent"} {
+		v := strings.TrimSpace(r.PostFormValue(f))
+		form[f] = v
+		if v != "" {
+			changes = append(changes, node.Change{Field: f, Value: v})
+		}
+	}
+	if _, err := n.Add(r.Context(), node.Outreach, changes); err != nil {
+		p := s.newOutreachPage(form)
+		p.Error = err.Error()
+		w.WriteHeader(http.StatusBadRequest)
+		s.render(w, r, "outreach_new.html", p)
+		return
+	}
+	http.Redirect(w, r, "/outreach?saved=1", http.StatusSeeOther)
+}
