@@ -98,6 +98,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/outreach/{id}", s.wrap(true, s.record(node.Outreach)))
 	mux.HandleFunc("PATCH /api/v1/outreach/{id}", s.wrap(true, s.update(node.Outreach)))
 	mux.HandleFunc("GET /api/v1/conflicts", s.wrap(true, s.conflicts))
+	mux.HandleFunc("POST /api/v1/conflicts/resolve", s.wrap(true, s.resolve))
 	s.webRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fail(http.StatusNotFound, "not_found", "no such endpoint: %s %s (see docs/api.md)", r.Method, r.URL.Path))
@@ -460,4 +461,30 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeErr(w http.ResponseWriter, e *apiError) {
 	writeJSON(w, e.Status, e)
+}
+
+type resolveReq struct {
+	Collection string `json:"collection"`
+	ID         string `json:"id"`
+	Field      string `json:"field"`
+	Keep       string `json:"keep,omitempty"`  // an entry hash (or its prefix) from /conflicts
+	Value      string `json:"value,omitempty"` // or a new value
+}
+
+func (s *Server) resolve(ctx context.Context, n *node.Node, r *http.Request) (int, any, error) {
+	var req resolveReq
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	if err := resolve(r, n, req.Collection, req.ID, req.Field, req.Keep, req.Value); err != nil {
+		var ae *apiError
+		if errors.As(err, &ae) {
+			return 0, nil, err
+		}
+		if strings.Contains(err.Error(), "no ") || strings.Contains(err.Error(), "say which") || strings.Contains(err.Error(), "unknown collection") || strings.Contains(err.Error(), "matches more") {
+			return 0, nil, fail(http.StatusBadRequest, "bad_resolve", "%v", err)
+		}
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]bool{"resolved": true}, nil
 }

@@ -130,6 +130,12 @@ func TestAPI(t *testing.T) {
 	if code, _, raw := f.do("GET", "/api/v1/conflicts", ""); code != 200 || strings.TrimSpace(string(raw)) != "[]" {
 		t.Fatalf("conflicts: %d %s", code, raw)
 	}
+	if code, m, _ := f.do("POST", "/api/v1/conflicts/resolve", `{"collection":"directory","id":"`+rs[0].ID+`","field":"hours"}`); code != 400 {
+		t.Fatalf("a resolve that keeps nothing: %d %v", code, m)
+	}
+	if code, m, _ := f.do("POST", "/api/v1/conflicts/resolve", `{"collection":"nope","id":"abcd","field":"hours","keep":"ab"}`); code != 400 {
+		t.Fatalf("a resolve in an unknown collection: %d %v", code, m)
+	}
 	if code, m, _ := f.do("GET", "/api/v1/nothing", ""); code != 404 {
 		t.Fatalf("an unknown endpoint: %d %v", code, m)
 	}

@@ -216,3 +216,70 @@ func TestWebRevealRefusedOutsideTheAudience(t *testing.T) {
 		t.Fatalf("a reveal outside the audience: %q / %q", msg, loc)
 	}
 }
+
+// Two laptops change a service's hours apart; the coordinator sees both
+// values side by side in the browser and keeps one.
+func TestWebResolvesAConflict(t *testing.T) {
+	f := newFixture(t)
+	ctx0 := context.Background()
+	a, err := node.Open(ctx0, f.srv.cfg.Dir, []byte(pass), f.srv.cfg.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, _ := a.MakeInvite(node.InviteOptions{Role: node.RoleCoordinator, Areas: []string{"*:*"}})
+	bopts := f.srv.cfg.Options
+	bopts.Join, bopts.Audiences = &inv, nil
+	b, err := node.Init(ctx0, filepath.Join(t.TempDir(), "b"), []byte(pass), bopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := b.MakeJoinRequest("laptop")
+	if _, err := a.Admit(ctx0, req); err != nil {
+		t.Fatal(err)
+	}
+	swap := func() {
+		for _, p := range [][2]*node.Node{{a, b}, {b, a}} {
+			var es []sp.Entry
+			_ = p[0].Entries(ctx0, func(e sp.Entry) error { es = append(es, e); return nil })
+			if _, err := p[1].Merge(ctx0, es); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	swap()
+	hits, _ := a.Search(ctx0, "legal clinic", 1)
+	id, _ := sp.ParseRecordID(hits[0].ID)
+	if err := a.Update(ctx0, node.Directory, id, []node.Change{{Field: "hours", Value: "Mon-Fri 9-5"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(ctx0, node.Directory, id, []node.Change{{Field: "hours", Value: "Tue and Thu 10-4"}}); err != nil {
+		t.Fatal(err)
+	}
+	swap()
+	a.Close()
+	b.Close()
+	ts := httptest.NewServer(f.srv.Handler())
+	defer ts.Close()
+	ctx, cancel := browser(t)
+	defer cancel()
+	var values string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitVisible("#passphrase", chromedp.ByID),
+		chromedp.SendKeys("#passphrase", pass, chromedp.ByID),
+		chromedp.Click("#unlock", chromedp.ByID),
+		chromedp.WaitVisible("#q", chromedp.ByID),
+		chromedp.Click("#nav-conflicts", chromedp.ByID),
+		chromedp.WaitVisible("section.conflict", chromedp.ByQuery),
+		chromedp.Text("section.conflict", &values, chromedp.ByQuery),
+		chromedp.Click("section.conflict button.keep", chromedp.ByQuery),
+		chromedp.WaitVisible("#resolved", chromedp.ByID),
+		chromedp.WaitVisible("#none", chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(values, "Mon-Fri 9-5") || !strings.Contains(values, "Tue and Thu 10-4") {
+		t.Fatalf("the two values side by side: %q", values)
+	}
+}

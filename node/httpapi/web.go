@@ -106,6 +106,83 @@ func (s *Server) webRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /outreach", s.webAuth(s.webOutreach))
 	mux.HandleFunc("GET /outreach/new", s.webAuth(s.webOutreachNew))
 	mux.HandleFunc("POST /outreach", s.webAuth(s.webOutreachAdd))
+	mux.HandleFunc("GET /conflicts", s.webAuth(s.webConflicts))
+	mux.HandleFunc("POST /conflicts/resolve", s.webAuth(s.webResolve))
+}
+
+type conflictView struct {
+	Collection, ID, Name, Field string
+	Values                      []conflictValue
+}
+
+type conflictValue struct{ Text, When, Author, Hash string }
+
+func (s *Server) conflictPage(r *http.Request, n *node.Node) (page, error) {
+	cs, err := n.Conflicts(r.Context())
+	if err != nil {
+		return page{}, err
+	}
+	var out []conflictView
+	for _, c := range cs {
+		v := conflictView{Collection: c.Collection, ID: c.ID, Name: c.Name, Field: c.Field}
+		if v.Name == "" {
+			v.Name = c.Collection + " " + c.ID[:8]
+		}
+		for _, x := range c.Values {
+			v.Values = append(v.Values, conflictValue{Text: fmt.Sprint(x.Value), When: x.Time.Format("2006-01-02 15:04"), Author: shortID(x.Author), Hash: x.Hash})
+		}
+		out = append(out, v)
+	}
+	p := page{Saved: r.URL.Query().Get("resolved") == "1"}
+	if len(out) > 0 {
+		p.Records = out
+	}
+	return p, nil
+}
+
+func shortID(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+func (s *Server) webConflicts(w http.ResponseWriter, r *http.Request, n *node.Node) {
+	p, err := s.conflictPage(r, n)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	s.render(w, r, "conflicts.html", p)
+}
+
+// webResolve keeps one of a field's concurrent values: the node writes a
+// value that has seen every sibling.
+func (s *Server) webResolve(w http.ResponseWriter, r *http.Request, n *node.Node) {
+	coll, field, keep := r.PostFormValue("collection"), r.PostFormValue("field"), r.PostFormValue("keep")
+	err := resolve(r, n, coll, r.PostFormValue("id"), field, keep, "")
+	if err != nil {
+		p, _ := s.conflictPage(r, n)
+		p.Error = err.Error()
+		w.WriteHeader(http.StatusBadRequest)
+		s.render(w, r, "conflicts.html", p)
+		return
+	}
+	http.Redirect(w, r, "/conflicts?resolved=1", http.StatusSeeOther)
+}
+
+func resolve(r *http.Request, n *node.Node, coll, idArg, field, keep, value string) error {
+	if _, err := node.SchemaFor(coll); err != nil {
+		return err
+	}
+	id, err := n.FindID(r.Context(), coll, idArg)
+	if err != nil {
+		return err
+	}
+	if keep == "" && value == "" {
+		return errors.New("say which value to keep, or give a new one")
+	}
+	return n.Resolve(r.Context(), coll, id, field, keep, value)
 }
 
 func langOf(r *http.Request) string {
