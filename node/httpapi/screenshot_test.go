@@ -1,0 +1,183 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/floe-north/floe/fieldkit"
+	"github.com/floe-north/floe/node"
+	sp "github.com/floe-north/floe/syncproto"
+)
+
+// TestScreenshots saves the screenshots in docs/webapp.md. It runs only
+// when FLOE_SCREENSHOTS names a directory, so CI writes no files:
+//
+//	FLOE_SCREENSHOTS=$PWD/docs/screenshots go test ./node/httpapi -run TestScreenshots
+//
+// Every record shown is sample data; the revealed location is the
+// fictional planted marker.
+func TestScreenshots(t *testing.T) {
+	dir := os.Getenv("FLOE_SCREENSHOTS")
+	if dir == "" {
+		t.Skip("set FLOE_SCREENSHOTS to a directory to save the web app's screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t)
+	screenshotConflict(t, f)
+	ctx, cancel := browser(t)
+	defer cancel()
+	url := f.ts.URL
+
+	// shot saves the visible viewport (not the whole page, to keep the
+	// files small) as dir/name.
+	shot := func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx2 context.Context) error {
+			var png []byte
+			if err := chromedp.CaptureScreenshot(&png).Do(ctx2); err != nil {
+				return err
+			}
+			if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+				return fmt.Errorf("%s: not a PNG", name)
+			}
+			t.Logf("%s: %d KB", name, len(png)/1024)
+			return os.WriteFile(filepath.Join(dir, name), png, 0o644)
+		})
+	}
+	laptop := chromedp.EmulateViewport(1100, 800)
+	phone := chromedp.EmulateViewport(390, 844)
+
+	var loc string
+	err := chromedp.Run(ctx,
+		laptop,
+		chromedp.Navigate(url+"/"),
+		chromedp.WaitVisible("#passphrase", chromedp.ByID),
+		shot("01-unlock.png"),
+		chromedp.SendKeys("#passphrase", pass, chromedp.ByID),
+		chromedp.Click("#unlock", chromedp.ByID),
+		chromedp.WaitVisible("#q", chromedp.ByID),
+		chromedp.SendKeys("#q", "shelter", chromedp.ByID),
+		chromedp.Click("#search", chromedp.ByID),
+		chromedp.WaitVisible(`#results[data-q="shelter"]`, chromedp.ByQuery),
+		shot("02-directory-search.png"),
+		chromedp.Navigate(url+"/directory?q=women%27s+shelter"),
+		chromedp.WaitVisible("#results", chromedp.ByID),
+		chromedp.Click("#results a", chromedp.ByQuery),
+		chromedp.WaitVisible("#call-intake", chromedp.ByID),
+		chromedp.Text("#location", &loc, chromedp.ByID),
+		shot("03-service-shelter.png"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(loc, fieldkit.CanaryMarker) {
+		t.Fatal("the location shows before a reveal")
+	}
+	err = chromedp.Run(ctx,
+		phone,
+		chromedp.Reload(),
+		chromedp.WaitVisible("#call-intake", chromedp.ByID),
+		shot("04-service-shelter-phone.png"),
+		laptop,
+		chromedp.Reload(),
+		chromedp.WaitVisible("#reveal-pass", chromedp.ByID),
+		chromedp.SendKeys("#reveal-pass", pass, chromedp.ByID),
+		chromedp.Click("#reveal", chromedp.ByID),
+		chromedp.WaitVisible("span[data-hide-after]", chromedp.ByQuery),
+		chromedp.Text("#location", &loc, chromedp.ByID),
+		// Taken at once: the page hides the location again after 30 seconds.
+		shot("05-service-revealed.png"),
+	)
+	if err != nil || !strings.Contains(loc, fieldkit.CanaryMarker) {
+		t.Fatalf("the reveal: %q %v", loc, err)
+	}
+	// Two outreach records: one with the fewest fields, one urgent and
+	// referred; the form is shot filled in, before the second is saved.
+	err = chromedp.Run(ctx,
+		chromedp.Click("#nav-new", chromedp.ByID),
+		chromedp.WaitVisible("#subject", chromedp.ByID),
+		chromedp.SendKeys("#community", "Arviat", chromedp.ByID),
+		chromedp.SendKeys("#subject", "S-7K3Q", chromedp.ByID),
+		chromedp.Click("#save", chromedp.ByID),
+		chromedp.WaitVisible("#saved", chromedp.ByID),
+		chromedp.Click("#nav-new", chromedp.ByID),
+		chromedp.WaitVisible("#subject", chromedp.ByID),
+		chromedp.SendKeys("#community", "Rankin Inlet", chromedp.ByID),
+		chromedp.SetValue("#contact", "in-person", chromedp.ByID),
+		chromedp.SendKeys("#subject", "S-2M9D", chromedp.ByID),
+		chromedp.SendKeys("#referred_to", "Example Family Safe House (fictional)", chromedp.ByID),
+		chromedp.Click("#urgent", chromedp.ByID),
+		shot("06-outreach-new.png"),
+		chromedp.Click("#save", chromedp.ByID),
+		chromedp.WaitVisible("#saved", chromedp.ByID),
+		shot("07-outreach-list.png"),
+		chromedp.Navigate(url+"/lang?l=iu"),
+		chromedp.Navigate(url+"/directory?q=shelter"),
+		chromedp.WaitVisible(`html[lang="iu"] #results`, chromedp.ByQuery),
+		shot("08-directory-iu.png"),
+		chromedp.Navigate(url+"/lang?l=en"),
+		chromedp.Navigate(url+"/conflicts"),
+		chromedp.WaitVisible(`html[lang="en"] section.conflict`, chromedp.ByQuery),
+		shot("09-conflicts.png"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// screenshotConflict gives the fixture's node a conflict to show, as
+// TestWebResolvesAConflict does: a second laptop joins, and the two change
+// the legal clinic's hours apart before they sync.
+func screenshotConflict(t *testing.T, f *fixture) {
+	ctx := context.Background()
+	a, err := node.Open(ctx, f.srv.cfg.Dir, []byte(pass), f.srv.cfg.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	inv, err := a.MakeInvite(node.InviteOptions{Role: node.RoleCoordinator, Areas: []string{"*:*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bopts := f.srv.cfg.Options
+	bopts.Join, bopts.Audiences = &inv, nil
+	b, err := node.Init(ctx, filepath.Join(t.TempDir(), "b"), []byte(pass), bopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	req, _ := b.MakeJoinRequest("laptop")
+	if _, err := a.Admit(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	swap := func() {
+		for _, p := range [][2]*node.Node{{a, b}, {b, a}} {
+			var es []sp.Entry
+			_ = p[0].Entries(ctx, func(e sp.Entry) error { es = append(es, e); return nil })
+			if _, err := p[1].Merge(ctx, es); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	swap()
+	hits, err := a.Search(ctx, "legal clinic", 1)
+	if err != nil || len(hits) == 0 {
+		t.Fatalf("the legal clinic: %v", err)
+	}
+	id, _ := sp.ParseRecordID(hits[0].ID)
+	if err := a.Update(ctx, node.Directory, id, []node.Change{{Field: "hours", Value: "Mon-Fri 9-5"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(ctx, node.Directory, id, []node.Change{{Field: "hours", Value: "Tue and Thu 10-4"}}); err != nil {
+		t.Fatal(err)
+	}
+	swap()
+}
