@@ -22,8 +22,9 @@ func (*serveCmd) Synopsis() string { return "serve the local HTTP API (starts lo
 func (*serveCmd) Usage() string {
 	return `Usage: floe serve [--http ADDR] [--idle-lock D] [--dir DIR]
 
-Serves the node's HTTP API (docs/api.md) on this laptop only, until
-interrupted. It starts locked and needs no passphrase to start: a client
+Serves the node's web app (docs/webapp.md) and HTTP API (docs/api.md) on
+this laptop only, until interrupted: open http://127.0.0.1:7421/ in a
+browser. It starts locked and needs no passphrase to start: a client
 unlocks it with the passphrase (POST /api/v1/unlock) and gets a session
 token. After --idle-lock (default 5m) with no request the node locks
 itself: the store closes, the keys are dropped, and the token stops
@@ -54,6 +55,6 @@ func (c *serveCmd) Run(ctx context.Context, env *Env, args []string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 	return s.Serve(ctx, c.addr, func(url string) {
-		env.Printf("serving the API of %s at %s (locked; unlock with POST /api/v1/unlock)\n", dir, url)
+		env.Printf("serving %s: open %s/ in a browser on this laptop to unlock it (the API is at %s/api/v1/)\n", dir, url, url)
 	})
 }

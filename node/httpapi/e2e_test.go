@@ -122,6 +122,7 @@ func TestWebApp(t *testing.T) {
 		chromedp.WaitVisible("#subject", chromedp.ByID),
 		chromedp.SendKeys("#community", "Arviat", chromedp.ByID),
 		chromedp.SendKeys("#subject", "S-7K3Q", chromedp.ByID),
+		chromedp.SetValue("#contact", "phone", chromedp.ByID),
 		chromedp.Click("#save", chromedp.ByID),
 		chromedp.WaitVisible("#saved", chromedp.ByID),
 		chromedp.Text("#outreach", &saved, chromedp.ByID),
@@ -131,16 +132,20 @@ func TestWebApp(t *testing.T) {
 	}
 	// The locale: Inuktitut (syllabics), with English shown, marked, where
 	// a string is not translated yet.
-	var nav string
+	var nav, where string
 	var missing int
 	err = chromedp.Run(ctx,
 		chromedp.Click("#lang-iu", chromedp.ByID),
 		chromedp.WaitVisible(`html[lang="iu"] #nav-directory`, chromedp.ByQuery),
 		chromedp.Text("#nav-directory", &nav, chromedp.ByID),
 		chromedp.Evaluate(`document.querySelectorAll('.missing').length`, &missing),
+		chromedp.Evaluate(`location.pathname`, &where),
 	)
 	if err != nil || !strings.Contains(nav, "ᐃᑲᔪᖅᑏᑦ") || missing == 0 {
 		t.Fatalf("the Inuktitut locale: %q, %d marked strings, %v", nav, missing, err)
+	}
+	if where != "/outreach" {
+		t.Fatalf("switching the language moved the page to %s", where)
 	}
 	// Idle: the node locks itself, and the next page is the unlock page.
 	f.now = f.now.Add(DefaultIdleLock + time.Minute)

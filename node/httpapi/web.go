@@ -72,6 +72,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{"t": translate
 const cookieName = "floe_session"
 
 type page struct {
+	Path           string // this page's address, for the language links
 	Lang           string
 	Unlocked       bool
 	RefreshSeconds int
@@ -199,6 +200,10 @@ func langOf(r *http.Request) string {
 func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, p page) {
 	p.Lang = langOf(r)
 	p.Unlocked = s.Unlocked()
+	p.Path = "/"
+	if r.Method == http.MethodGet {
+		p.Path = r.URL.RequestURI()
+	}
 	p.RefreshSeconds = int(s.cfg.IdleLock.Seconds()) + 5
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -226,8 +231,9 @@ func (s *Server) webLang(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		http.SetCookie(w, &http.Cookie{Name: "floe_lang", Value: l, Path: "/", SameSite: http.SameSiteStrictMode, MaxAge: 365 * 24 * 3600})
 	}
-	back := r.Referer()
-	if back == "" || !strings.HasPrefix(back, "http://"+r.Host+"/") {
+	// Back to the page the link was on: a path on this server only.
+	back := r.URL.Query().Get("next")
+	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || strings.Contains(back, "\\") {
 		back = "/"
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
