@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,11 +18,13 @@ import (
 
 	"github.com/floe-north/floe/fieldkit"
 	"github.com/floe-north/floe/node"
+	"github.com/floe-north/floe/node/httpapi"
 	sp "github.com/floe-north/floe/syncproto"
 )
 
 type demoCmd struct {
-	keep bool
+	keep  bool
+	serve string
 }
 
 func (*demoCmd) Name() string { return "demo" }
@@ -29,7 +32,7 @@ func (*demoCmd) Synopsis() string {
 	return "a short tour of a small network on sample data, in a temporary directory"
 }
 func (*demoCmd) Usage() string {
-	return `Usage: floe demo [--dir DIR] [--keep]
+	return `Usage: floe demo [--dir DIR] [--keep] [--serve ADDR]
 
 Walks through a small network on sample data (the public hotlines and
 Nunavut communities, plus clearly fictional local services and shelters).
@@ -49,10 +52,13 @@ bundles in DIR/usb-stick; the passphrase of each node is "demo passphrase".
 Flags:
   --dir DIR   where to put the demo nodes (kept)
   --keep      keep the temporary directory
+  --serve ADDR  then serve the shelter device's web app at ADDR (loopback,
+              e.g. 127.0.0.1:7421) until Ctrl-C
 `
 }
 func (c *demoCmd) Flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory")
+	fs.StringVar(&c.serve, "serve", "", "after the tour, serve the shelter device's web app at this loopback address (e.g. 127.0.0.1:7421) until Ctrl-C")
 }
 
 const demoPassphrase = "demo passphrase"
@@ -88,6 +94,16 @@ func (c *demoCmd) Run(ctx context.Context, env *Env, args []string) (err error) 
 	if err := d.run(); err != nil {
 		return err
 	}
+	if c.serve != "" {
+		d.close()
+		opts := nodeOptions()
+		s := httpapi.New(httpapi.Config{Dir: filepath.Join(dir, "shelter"), Options: opts})
+		sctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+		defer stop()
+		return s.Serve(sctx, c.serve, func(url string) {
+			d.p("\nThe shelter device's node is running with the sample data. Open\n  %s/\nin a browser on this laptop, unlock it with %q, and try every\nscreen (a shelter's location reveals here: this device is in its\naudience). Ctrl-C stops it.\n", url, demoPassphrase)
+		})
+	}
 	if env.dir != "" || c.keep {
 		d.p("\nThe demo nodes are in %s (passphrase %q): coordinator, shelter,\nlaptop1 and laptop2, and the bundles in usb-stick. Try:\n  floe member list --dir %s\n  floe dir list --dir %s\n",
 			dir, demoPassphrase, filepath.Join(dir, "coordinator"), filepath.Join(dir, "laptop1"))
@@ -118,6 +134,7 @@ func (d *demo) close() {
 	for _, c := range slices.Backward(d.closers) {
 		c.Close()
 	}
+	d.closers = nil
 }
 
 func (d *demo) p(format string, a ...any) { d.env.Printf(format, a...) }

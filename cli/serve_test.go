@@ -47,3 +47,41 @@ func TestServe(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// floe demo --serve ends with the URL of a running node with the sample
+// data, whose web app answers.
+func TestDemoServe(t *testing.T) {
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	c := newCLI(t)
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var out bytes.Buffer
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		io := IO{In: strings.NewReader(""), Out: &out, Err: io.Discard, Getenv: func(k string) string { return c.env[k] }, IsTerminal: func() bool { return false }}
+		Main(ctx, []string{"demo", "--serve", addr}, io)
+	}()
+	defer func() { stop(); wg.Wait() }()
+	var resp *http.Response
+	var err error
+	for i := 0; i < 200; i++ {
+		if resp, err = http.Get("http://" + addr + "/"); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("the demo's web app did not answer: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `id="passphrase"`) {
+		t.Fatalf("the demo's web app: %d %s", resp.StatusCode, body)
+	}
+	resp, err = http.Post("http://"+addr+"/api/v1/unlock", "application/json", strings.NewReader(`{"passphrase":"demo passphrase"}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("unlocking the demo node: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
