@@ -1,9 +1,7 @@
 package node
 
 import (
-	"bytes"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -117,32 +115,15 @@ func EncodeInvite(inv Invite) []byte {
 	if err != nil {
 		panic("bug: encoding an invite: " + err.Error())
 	}
-	var out bytes.Buffer
-	out.WriteString(inviteHeader + "\n")
-	enc := base64.StdEncoding.EncodeToString(b)
-	for len(enc) > 64 {
-		out.WriteString(enc[:64] + "\n")
-		enc = enc[64:]
-	}
-	out.WriteString(enc + "\n")
-	return out.Bytes()
+	return armor(inviteHeader, b)
 }
 
 // DecodeInvite reads what EncodeInvite wrote.
 func DecodeInvite(b []byte) (Invite, error) {
 	var inv Invite
-	if len(b) > MaxInviteLen {
-		return inv, fmt.Errorf("%w: the file is %d bytes; an invite is a few hundred", ErrBadInvite, len(b))
-	}
-	text := strings.TrimPrefix(string(b), "\ufeff")
-	text = strings.ReplaceAll(text, "\r\n", "\n")
-	head, body, ok := strings.Cut(text, "\n")
-	if !ok || strings.TrimSpace(head) != inviteHeader {
-		return inv, fmt.Errorf("%w: it does not start with %q", ErrBadInvite, inviteHeader)
-	}
-	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(body), ""))
+	raw, err := unarmor(inviteHeader, b, MaxInviteLen)
 	if err != nil {
-		return inv, fmt.Errorf("%w: the invite text is damaged (%v); ask for a new invite", ErrBadInvite, err)
+		return inv, fmt.Errorf("%w: %v; ask for a new invite", ErrBadInvite, err)
 	}
 	if err := sp.UnmarshalStrict(raw, &inv); err != nil {
 		return inv, fmt.Errorf("%w: %v; ask for a new invite", ErrBadInvite, err)

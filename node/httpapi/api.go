@@ -372,7 +372,12 @@ type fieldsReq struct {
 	Fields map[string]string `json:"fields"`
 }
 
-func changesOf(req fieldsReq) ([]node.Change, error) {
+// fieldsOf reads a {"fields": {...}} body as changes.
+func fieldsOf(r *http.Request) ([]node.Change, error) {
+	var req fieldsReq
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
 	if len(req.Fields) == 0 {
 		return nil, fail(http.StatusBadRequest, "bad_fields", "give fields, e.g. {\"fields\": {\"date\": \"2026-11-20\"}}")
 	}
@@ -385,11 +390,7 @@ func changesOf(req fieldsReq) ([]node.Change, error) {
 
 func (s *Server) add(coll string) handler {
 	return func(ctx context.Context, n *node.Node, r *http.Request) (int, any, error) {
-		var req fieldsReq
-		if err := decode(r, &req); err != nil {
-			return 0, nil, err
-		}
-		ch, err := changesOf(req)
+		ch, err := fieldsOf(r)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -403,11 +404,7 @@ func (s *Server) add(coll string) handler {
 
 func (s *Server) update(coll string) handler {
 	return func(ctx context.Context, n *node.Node, r *http.Request) (int, any, error) {
-		var req fieldsReq
-		if err := decode(r, &req); err != nil {
-			return 0, nil, err
-		}
-		ch, err := changesOf(req)
+		ch, err := fieldsOf(r)
 		if err != nil {
 			return 0, nil, err
 		}
