@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -199,5 +201,45 @@ func TestAPIRevealAndCanary(t *testing.T) {
 	code, m, _ := f.do("POST", "/api/v1/directory/"+shelter+"/reveal", `{"field":"location","passphrase":"`+pass+`"}`)
 	if code != 200 || !strings.Contains(m["value"].(string), fieldkit.CanaryMarker) {
 		t.Fatalf("a reveal by the audience: %d %v", code, m)
+	}
+}
+
+// A service page in French labels its fields and kind in French; a value
+// is escaped, never taken as HTML.
+func TestServicePageInFrench(t *testing.T) {
+	f := newFixture(t)
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	if _, err := c.PostForm(f.ts.URL+"/unlock", url.Values{"passphrase": {pass}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(f.ts.URL + "/lang?l=fr&next=/"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Get(f.ts.URL + "/directory?q=kamatsiaqtut")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	i := strings.Index(string(body), `href="/directory/`)
+	if i < 0 {
+		t.Fatalf("no result:\n%s", body)
+	}
+	id := string(body[i+len(`href="/directory/`):])
+	id = id[:strings.IndexByte(id, '"')]
+	if !strings.Contains(string(body), "Ligne d&#39;écoute") {
+		t.Fatalf("the kind is not in French:\n%s", body)
+	}
+	resp, err = c.Get(f.ts.URL + "/directory/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"Téléphone", "Heures", "Nom (en)"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the service page lacks %q", want)
+		}
 	}
 }

@@ -92,7 +92,31 @@ type page struct {
 	RevealError     string
 }
 
-type fieldRow struct{ Path, Text string }
+// fieldRow is one field as a service page shows it: its label in the
+// reader's language (with the language of a per-language field), and its
+// value.
+type fieldRow struct {
+	Label template.HTML
+	Text  template.HTML // escaped
+}
+
+// fieldLabel translates a field path: name/fr is "Nom (fr)" in French.
+func fieldLabel(lang, path string) template.HTML {
+	top, elem, _ := strings.Cut(path, "/")
+	label := translate(lang, "field."+top)
+	if elem != "" {
+		label += template.HTML(" (" + template.HTMLEscapeString(elem) + ")")
+	}
+	return label
+}
+
+// kindLabel translates a service kind.
+func kindLabel(lang, kind string) template.HTML {
+	if kind == "" {
+		return ""
+	}
+	return translate(lang, "kind."+kind)
+}
 
 func (s *Server) webRoutes(mux *http.ServeMux) {
 	static, _ := fs.Sub(staticFS, "web")
@@ -282,11 +306,16 @@ func (s *Server) webAuth(h func(http.ResponseWriter, *http.Request, *node.Node))
 	}
 }
 
-type serviceRow struct{ ID, Name, Kind, Community, Phone string }
+type serviceRow struct {
+	ID, Name, Community, Phone string
+	Kind                       string
+	KindLabel                  template.HTML
+}
 
 func serviceRowOf(rec node.Record, lang string) serviceRow {
 	name, _ := rec.Text("name", lang)
-	return serviceRow{ID: rec.ID, Name: name, Kind: rec.Get("kind"), Community: rec.Get("community"), Phone: rec.Get("phone")}
+	kind := rec.Get("kind")
+	return serviceRow{ID: rec.ID, Name: name, Kind: kind, KindLabel: kindLabel(lang, kind), Community: rec.Get("community"), Phone: rec.Get("phone")}
 }
 
 func (s *Server) webDirectory(w http.ResponseWriter, r *http.Request, n *node.Node) {
@@ -324,8 +353,13 @@ func (s *Server) servicePage(r *http.Request, n *node.Node) (page, error) {
 	}
 	row := serviceRowOf(rec, langOf(r))
 	p := page{ID: rec.ID, Name: row.Name, Phone: row.Phone, Shelter: row.Kind == "shelter"}
+	lang := langOf(r)
 	for _, f := range rec.Fields {
-		p.Fields = append(p.Fields, fieldRow{f.Path, fmt.Sprint(f.Value)})
+		text := template.HTML(template.HTMLEscapeString(fmt.Sprint(f.Value)))
+		if f.Path == "kind" {
+			text = kindLabel(lang, fmt.Sprint(f.Value))
+		}
+		p.Fields = append(p.Fields, fieldRow{fieldLabel(lang, f.Path), text})
 	}
 	// The location's field is listed by the node only when revealed; a
 	// shelter always has one to ask for.
