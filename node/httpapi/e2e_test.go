@@ -163,31 +163,7 @@ func TestWebApp(t *testing.T) {
 // in its audience: the browser's reveal is refused and shows nothing.
 func TestWebRevealRefusedOutsideTheAudience(t *testing.T) {
 	f := newFixture(t)
-	ctx0 := context.Background()
-	admin, err := node.Open(ctx0, f.srv.cfg.Dir, []byte(pass), f.srv.cfg.Options)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := admin.MakeInvite(node.InviteOptions{Role: node.RoleCoordinator, Areas: []string{"*:*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	copts := f.srv.cfg.Options
-	copts.Join, copts.Audiences = &inv, nil
-	cdir := filepath.Join(t.TempDir(), "coord")
-	coord, err := node.Init(ctx0, cdir, []byte(pass), copts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := coord.MakeJoinRequest("coordinator")
-	if _, err := admin.Admit(ctx0, req); err != nil {
-		t.Fatal(err)
-	}
-	var es []sp.Entry
-	_ = admin.Entries(ctx0, func(e sp.Entry) error { es = append(es, e); return nil })
-	if _, err := coord.Merge(ctx0, es); err != nil {
-		t.Fatal(err)
-	}
+	admin, coord, cdir, copts := coordinatorLaptop(t, f)
 	admin.Close()
 	coord.Close()
 	srv := New(Config{Dir: cdir, Options: copts})
@@ -197,7 +173,7 @@ func TestWebRevealRefusedOutsideTheAudience(t *testing.T) {
 	ctx, cancel := browser(t)
 	defer cancel()
 	var msg, loc, page string
-	err = chromedp.Run(ctx,
+	err := chromedp.Run(ctx,
 		chromedp.Navigate(ts.URL+"/"),
 		chromedp.WaitVisible("#passphrase", chromedp.ByID),
 		chromedp.SendKeys("#passphrase", pass, chromedp.ByID),
@@ -226,49 +202,13 @@ func TestWebRevealRefusedOutsideTheAudience(t *testing.T) {
 // values side by side in the browser and keeps one.
 func TestWebResolvesAConflict(t *testing.T) {
 	f := newFixture(t)
-	ctx0 := context.Background()
-	a, err := node.Open(ctx0, f.srv.cfg.Dir, []byte(pass), f.srv.cfg.Options)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, _ := a.MakeInvite(node.InviteOptions{Role: node.RoleCoordinator, Areas: []string{"*:*"}})
-	bopts := f.srv.cfg.Options
-	bopts.Join, bopts.Audiences = &inv, nil
-	b, err := node.Init(ctx0, filepath.Join(t.TempDir(), "b"), []byte(pass), bopts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := b.MakeJoinRequest("laptop")
-	if _, err := a.Admit(ctx0, req); err != nil {
-		t.Fatal(err)
-	}
-	swap := func() {
-		for _, p := range [][2]*node.Node{{a, b}, {b, a}} {
-			var es []sp.Entry
-			_ = p[0].Entries(ctx0, func(e sp.Entry) error { es = append(es, e); return nil })
-			if _, err := p[1].Merge(ctx0, es); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	swap()
-	hits, _ := a.Search(ctx0, "legal clinic", 1)
-	id, _ := sp.ParseRecordID(hits[0].ID)
-	if err := a.Update(ctx0, node.Directory, id, []node.Change{{Field: "hours", Value: "Mon-Fri 9-5"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Update(ctx0, node.Directory, id, []node.Change{{Field: "hours", Value: "Tue and Thu 10-4"}}); err != nil {
-		t.Fatal(err)
-	}
-	swap()
-	a.Close()
-	b.Close()
+	makeHoursConflict(t, f)
 	ts := httptest.NewServer(f.srv.Handler())
 	defer ts.Close()
 	ctx, cancel := browser(t)
 	defer cancel()
 	var values string
-	err = chromedp.Run(ctx,
+	err := chromedp.Run(ctx,
 		chromedp.Navigate(ts.URL+"/"),
 		chromedp.WaitVisible("#passphrase", chromedp.ByID),
 		chromedp.SendKeys("#passphrase", pass, chromedp.ByID),
@@ -287,4 +227,69 @@ func TestWebResolvesAConflict(t *testing.T) {
 	if !strings.Contains(values, "Mon-Fri 9-5") || !strings.Contains(values, "Tue and Thu 10-4") {
 		t.Fatalf("the two values side by side: %q", values)
 	}
+}
+
+// coordinatorLaptop admits a coordinator's laptop (not in the shelter
+// audience) to the fixture's network and gives it the admin's entries.
+// The caller closes both nodes.
+func coordinatorLaptop(t *testing.T, f *fixture) (admin, coord *node.Node, dir string, opts node.Options) {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := node.Open(ctx, f.srv.cfg.Dir, []byte(pass), f.srv.cfg.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := admin.MakeInvite(node.InviteOptions{Role: node.RoleCoordinator, Areas: []string{"*:*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = f.srv.cfg.Options
+	opts.Join, opts.Audiences = &inv, nil
+	dir = filepath.Join(t.TempDir(), "coord")
+	coord, err = node.Init(ctx, dir, []byte(pass), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := coord.MakeJoinRequest("coordinator")
+	if _, err := admin.Admit(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	swapEntries(t, admin, coord)
+	return admin, coord, dir, opts
+}
+
+// swapEntries gives each node the other's entries, as a sync would.
+func swapEntries(t *testing.T, a, b *node.Node) {
+	t.Helper()
+	ctx := context.Background()
+	for _, p := range [][2]*node.Node{{a, b}, {b, a}} {
+		var es []sp.Entry
+		_ = p[0].Entries(ctx, func(e sp.Entry) error { es = append(es, e); return nil })
+		if _, err := p[1].Merge(ctx, es); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// makeHoursConflict has the fixture's laptop and a coordinator's change
+// the sample legal clinic's hours apart, then exchange entries: the
+// fixture's node holds both values. Both nodes are closed after.
+func makeHoursConflict(t *testing.T, f *fixture) {
+	t.Helper()
+	ctx := context.Background()
+	a, b, _, _ := coordinatorLaptop(t, f)
+	defer a.Close()
+	defer b.Close()
+	hits, err := a.Search(ctx, "legal clinic", 1)
+	if err != nil || len(hits) == 0 {
+		t.Fatalf("the legal clinic: %v", err)
+	}
+	id, _ := sp.ParseRecordID(hits[0].ID)
+	if err := a.Update(ctx, node.Directory, id, []node.Change{{Field: "hours", Value: "Mon-Fri 9-5"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(ctx, node.Directory, id, []node.Change{{Field: "hours", Value: "Tue and Thu 10-4"}}); err != nil {
+		t.Fatal(err)
+	}
+	swapEntries(t, a, b)
 }

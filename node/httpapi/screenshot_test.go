@@ -12,8 +12,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/floe-north/floe/fieldkit"
-	"github.com/floe-north/floe/node"
-	sp "github.com/floe-north/floe/syncproto"
 )
 
 // TestScreenshots saves the screenshots in docs/webapp.md. It runs only
@@ -32,7 +30,7 @@ func TestScreenshots(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFixture(t)
-	screenshotConflict(t, f)
+	makeHoursConflict(t, f)
 	ctx, cancel := browser(t)
 	defer cancel()
 	url := f.ts.URL
@@ -106,6 +104,7 @@ func TestScreenshots(t *testing.T) {
 		chromedp.WaitVisible("#subject", chromedp.ByID),
 		chromedp.SendKeys("#community", "Arviat", chromedp.ByID),
 		chromedp.SendKeys("#subject", "S-7K3Q", chromedp.ByID),
+		chromedp.SetValue("#contact", "phone", chromedp.ByID),
 		chromedp.Click("#save", chromedp.ByID),
 		chromedp.WaitVisible("#saved", chromedp.ByID),
 		chromedp.Click("#nav-new", chromedp.ByID),
@@ -131,53 +130,4 @@ func TestScreenshots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-// screenshotConflict gives the fixture's node a conflict to show, as
-// TestWebResolvesAConflict does: a second laptop joins, and the two change
-// the legal clinic's hours apart before they sync.
-func screenshotConflict(t *testing.T, f *fixture) {
-	ctx := context.Background()
-	a, err := node.Open(ctx, f.srv.cfg.Dir, []byte(pass), f.srv.cfg.Options)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	inv, err := a.MakeInvite(node.InviteOptions{Role: node.RoleCoordinator, Areas: []string{"*:*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bopts := f.srv.cfg.Options
-	bopts.Join, bopts.Audiences = &inv, nil
-	b, err := node.Init(ctx, filepath.Join(t.TempDir(), "b"), []byte(pass), bopts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	req, _ := b.MakeJoinRequest("laptop")
-	if _, err := a.Admit(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	swap := func() {
-		for _, p := range [][2]*node.Node{{a, b}, {b, a}} {
-			var es []sp.Entry
-			_ = p[0].Entries(ctx, func(e sp.Entry) error { es = append(es, e); return nil })
-			if _, err := p[1].Merge(ctx, es); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	swap()
-	hits, err := a.Search(ctx, "legal clinic", 1)
-	if err != nil || len(hits) == 0 {
-		t.Fatalf("the legal clinic: %v", err)
-	}
-	id, _ := sp.ParseRecordID(hits[0].ID)
-	if err := a.Update(ctx, node.Directory, id, []node.Change{{Field: "hours", Value: "Mon-Fri 9-5"}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Update(ctx, node.Directory, id, []node.Change{{Field: "hours", Value: "Tue and Thu 10-4"}}); err != nil {
-		t.Fatal(err)
-	}
-	swap()
 }
