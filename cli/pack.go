@@ -148,27 +148,17 @@ func (c *packCmd) build(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer n.Close()
-	tmp := c.out + ".part"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
 	files := func(f string) (io.ReadCloser, error) { return os.Open(filepath.Join(c.src, f)) }
-	rep, err := n.BuildPack(ctx, rows, c.partial, node.PackBuildOptions{Name: name, Delta: c.delta, Files: files}, out)
+	var rep node.PackBuildReport
+	err = writeFileVia(c.out, 0o644, func(out io.Writer) error {
+		var err error
+		rep, err = n.BuildPack(ctx, rows, c.partial, node.PackBuildOptions{Name: name, Delta: c.delta, Files: files}, out)
+		return err
+	})
 	for _, b := range append(bad, rep.Problems...) {
 		fmt.Fprintf(env.Err, "services.csv %s\n", b)
 	}
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, c.out)
-	}
 	if err != nil {
-		os.Remove(tmp)
 		return err
 	}
 	h := rep.Header

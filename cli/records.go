@@ -574,23 +574,13 @@ func (c *collCmd) attachment(ctx context.Context, env *Env, sub, idArg, arg stri
 		env.Printf("attached %s (%s, %s) to %s\n", a.Name, humanBytes(int64(a.Size)), a.Type, id.Short())
 		return nil
 	}
-	if _, err := os.Stat(c.out); err == nil {
-		return fmt.Errorf("%s already exists; choose another name or remove it first", c.out)
-	}
-	tmp := c.out + ".part"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	var a node.Attachment
+	err = writeFileVia(c.out, 0o600, func(w io.Writer) error {
+		var err error
+		a, err = n.ReadAttachment(ctx, id, arg, w)
 		return err
-	}
-	a, err := n.ReadAttachment(ctx, id, arg, f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, c.out)
-	}
+	})
 	if err != nil {
-		os.Remove(tmp)
 		return err
 	}
 	env.Printf("wrote %s (%s, %s)\n", c.out, humanBytes(int64(a.Size)), a.Type)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +11,41 @@ import (
 	"time"
 )
 
+// serving runs a command that serves on addr until the test ends, and
+// waits (up to wait) until path answers; it returns that answer.
+func serving(t *testing.T, c *cliEnv, addr, path string, wait time.Duration, args ...string) *http.Response {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		Main(ctx, args, IO{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard,
+			Getenv: func(k string) string { return c.env[k] }, IsTerminal: func() bool { return false }})
+	}()
+	t.Cleanup(func() { stop(); wg.Wait() })
+	deadline := time.Now().Add(wait)
+	for {
+		resp, err := http.Get("http://" + addr + path)
+		if err == nil {
+			return resp
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v did not serve %s: %v", args, path, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func unlockOver(t *testing.T, addr, pass string) {
+	t.Helper()
+	resp, err := http.Post("http://"+addr+"/api/v1/unlock", "application/json", strings.NewReader(`{"passphrase":"`+pass+`"}`))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("unlock: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
 // floe serve starts locked, unlocks with the passphrase over HTTP, and
 // refuses a non-loopback address.
 func TestServe(t *testing.T) {
@@ -19,33 +53,12 @@ func TestServe(t *testing.T) {
 	c.ok("init")
 	c.fails(ExitError, "this laptop only", "serve", "--http", "0.0.0.0:7421")
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var out bytes.Buffer
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		io := IO{In: strings.NewReader(""), Out: &out, Err: io.Discard, Getenv: func(k string) string { return c.env[k] }, IsTerminal: func() bool { return false }}
-		Main(ctx, []string{"serve", "--http", addr}, io)
-	}()
-	defer func() { stop(); wg.Wait() }()
-	var resp *http.Response
-	var err error
-	for i := 0; i < 50; i++ {
-		if resp, err = http.Get("http://" + addr + "/api/v1/status"); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil || resp.StatusCode != 401 {
-		t.Fatalf("status while locked: %v %v", resp, err)
-	}
+	resp := serving(t, c, addr, "/api/v1/status", 2500*time.Millisecond, "serve", "--http", addr)
 	resp.Body.Close()
-	resp, err = http.Post("http://"+addr+"/api/v1/unlock", "application/json", strings.NewReader(`{"passphrase":"correct horse battery"}`))
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("unlock: %v %v", resp, err)
+	if resp.StatusCode != 401 {
+		t.Fatalf("status while locked: %d", resp.StatusCode)
 	}
-	resp.Body.Close()
+	unlockOver(t, addr, "correct horse battery")
 }
 
 // floe demo --serve ends with the URL of a running node with the sample
@@ -53,35 +66,11 @@ func TestServe(t *testing.T) {
 func TestDemoServe(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	c := newCLI(t)
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var out bytes.Buffer
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		io := IO{In: strings.NewReader(""), Out: &out, Err: io.Discard, Getenv: func(k string) string { return c.env[k] }, IsTerminal: func() bool { return false }}
-		Main(ctx, []string{"demo", "--serve", addr}, io)
-	}()
-	defer func() { stop(); wg.Wait() }()
-	var resp *http.Response
-	var err error
-	for i := 0; i < 200; i++ {
-		if resp, err = http.Get("http://" + addr + "/"); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("the demo's web app did not answer: %v", err)
-	}
+	resp := serving(t, c, addr, "/", 20*time.Second, "demo", "--serve", addr)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `id="passphrase"`) {
 		t.Fatalf("the demo's web app: %d %s", resp.StatusCode, body)
 	}
-	resp, err = http.Post("http://"+addr+"/api/v1/unlock", "application/json", strings.NewReader(`{"passphrase":"demo passphrase"}`))
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("unlocking the demo node: %v %v", resp, err)
-	}
-	resp.Body.Close()
+	unlockOver(t, addr, "demo passphrase")
 }

@@ -428,6 +428,34 @@ func writeFileNew(path string, b []byte, mode os.FileMode) error {
 	return f.Close()
 }
 
+// writeFileVia writes path through fill, by way of PATH.part, so a file
+// that is there is whole: it refuses a path that exists, syncs, renames
+// the part into place, and removes it if anything fails.
+func writeFileVia(path string, mode os.FileMode, fill func(io.Writer) error) error {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("%s already exists; choose another name or remove it first", path)
+	}
+	tmp := path + ".part"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	err = fill(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
 // readSmallFile reads a file that must be at most max bytes.
 func readSmallFile(path string, max int64) ([]byte, error) {
 	f, err := os.Open(path)
