@@ -88,17 +88,22 @@ func fail(status int, code, format string, a ...any) *apiError {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/unlock", s.wrap(false, s.unlock))
-	mux.HandleFunc("POST /api/v1/lock", s.wrap(true, s.lock))
-	mux.HandleFunc("GET /api/v1/status", s.wrap(true, s.status))
-	mux.HandleFunc("GET /api/v1/directory", s.wrap(true, s.directory))
-	mux.HandleFunc("GET /api/v1/directory/{id}", s.wrap(true, s.record(node.Directory)))
-	mux.HandleFunc("POST /api/v1/directory/{id}/reveal", s.wrap(true, s.reveal))
-	mux.HandleFunc("GET /api/v1/outreach", s.wrap(true, s.list(node.Outreach)))
-	mux.HandleFunc("POST /api/v1/outreach", s.wrap(true, s.add(node.Outreach)))
-	mux.HandleFunc("GET /api/v1/outreach/{id}", s.wrap(true, s.record(node.Outreach)))
-	mux.HandleFunc("PATCH /api/v1/outreach/{id}", s.wrap(true, s.update(node.Outreach)))
-	mux.HandleFunc("GET /api/v1/conflicts", s.wrap(true, s.conflicts))
-	mux.HandleFunc("POST /api/v1/conflicts/resolve", s.wrap(true, s.resolve))
+	mux.HandleFunc("POST /api/v1/lock", s.wrap(true, guard(permLaptop, s.lock)))
+	mux.HandleFunc("GET /api/v1/status", s.wrap(true, guard(permRead, s.status)))
+	mux.HandleFunc("GET /api/v1/directory", s.wrap(true, guard(permRead, s.directory)))
+	mux.HandleFunc("GET /api/v1/directory/{id}", s.wrap(true, guard(permRead, s.record(node.Directory))))
+	mux.HandleFunc("POST /api/v1/directory/{id}/reveal", s.wrap(true, guard(permReveal, s.reveal)))
+	mux.HandleFunc("GET /api/v1/outreach", s.wrap(true, guard(permReadOutreach, s.list(node.Outreach))))
+	mux.HandleFunc("POST /api/v1/outreach", s.wrap(true, guard(permWriteOutreach, s.add(node.Outreach))))
+	mux.HandleFunc("GET /api/v1/outreach/{id}", s.wrap(true, guard(permReadOutreach, s.record(node.Outreach))))
+	mux.HandleFunc("PATCH /api/v1/outreach/{id}", s.wrap(true, guard(permWriteOutreach, s.update(node.Outreach))))
+	mux.HandleFunc("GET /api/v1/conflicts", s.wrap(true, guard(permRead, s.conflicts)))
+	mux.HandleFunc("POST /api/v1/conflicts/resolve", s.wrap(true, guard(permResolve, s.resolve)))
+	s.syncRoutes(mux)
+	s.packRoutes(mux)
+	s.memberRoutes(mux)
+	s.reportRoutes(mux)
+	s.pairingRoutes(mux)
 	s.webRoutes(mux)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fail(http.StatusNotFound, "not_found", "no such endpoint: %s %s (see docs/api.md)", r.Method, r.URL.Path))
@@ -109,17 +114,24 @@ func (s *Server) Handler() http.Handler {
 type handler func(ctx context.Context, n *node.Node, r *http.Request) (int, any, error)
 
 // wrap checks the session (when auth), runs h with the open node, and
-// writes its result or error as JSON.
+// writes its result or error as JSON. Bodies are capped at MaxBody.
 func (s *Server) wrap(auth bool, h handler) http.HandlerFunc {
+	return s.wrapLimit(auth, MaxBody, h)
+}
+
+// wrapLimit is wrap with another body cap (a pack upload is larger).
+func (s *Server) wrapLimit(auth bool, limit int64, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		var n *node.Node
 		if auth {
+			var c caller
 			var err *apiError
-			if n, err = s.session(r); err != nil {
+			if n, c, err = s.session(r); err != nil {
 				writeErr(w, err)
 				return
 			}
+			r = r.WithContext(withCaller(r.Context(), c))
 		}
 		status, v, err := h(r.Context(), n, r)
 		if err != nil {
@@ -134,20 +146,21 @@ func (s *Server) wrap(auth bool, h handler) http.HandlerFunc {
 	}
 }
 
-// session checks the bearer token and touches the idle timer.
-func (s *Server) session(r *http.Request) (*node.Node, *apiError) {
+// session checks the bearer token and touches the idle timer. The
+// caller is the laptop's own session, with the node's role and areas.
+func (s *Server) session(r *http.Request) (*node.Node, caller, *apiError) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expireLocked()
 	if s.n == nil {
-		return nil, fail(http.StatusUnauthorized, "locked", "the node is locked: unlock it with the passphrase (POST /api/v1/unlock)")
+		return nil, caller{}, fail(http.StatusUnauthorized, "locked", "the node is locked: unlock it with the passphrase (POST /api/v1/unlock)")
 	}
 	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) != 1 {
-		return nil, fail(http.StatusUnauthorized, "bad_token", "missing or expired session token: unlock again")
+		return nil, caller{}, fail(http.StatusUnauthorized, "bad_token", "missing or expired session token: unlock again")
 	}
 	s.lastUse = s.cfg.Now()
-	return s.n, nil
+	return s.n, laptopCaller(s.n), nil
 }
 
 // expireLocked locks the node when it has been idle too long.
@@ -235,7 +248,7 @@ func decode(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			return fail(http.StatusRequestEntityTooLarge, "too_large", "the request body is over %d bytes", MaxBody)
+			return fail(http.StatusRequestEntityTooLarge, "too_large", "the request body is over %d bytes", mb.Limit)
 		}
 		return fail(http.StatusBadRequest, "bad_json", "the request body is not the JSON expected: %v", err)
 	}

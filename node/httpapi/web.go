@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -33,18 +34,42 @@ var webLangs = []string{"en", "fr", "iu"}
 
 type catalog map[string]map[string]string
 
+// loadCatalog reads the translation files: LANG.json and SCREEN.LANG.json
+// (one file per screen and language, so a translator can take a screen
+// at a time). A key given twice for one language is a bug.
 func loadCatalog() catalog {
 	c := catalog{}
 	for _, l := range webLangs {
-		b, err := i18nFS.ReadFile("web/i18n/" + l + ".json")
+		c[l] = map[string]string{}
+	}
+	files, err := fs.Glob(i18nFS, "web/i18n/*.json")
+	if err != nil {
+		panic(err)
+	}
+	for _, f := range files {
+		base := strings.TrimSuffix(path.Base(f), ".json")
+		l := base[strings.LastIndex(base, ".")+1:]
+		m, ok := c[l]
+		if !ok {
+			panic("bug: translation file " + f + " is for no language the app speaks")
+		}
+		b, err := i18nFS.ReadFile(f)
 		if err != nil {
-			panic("bug: missing translation file " + l)
+			panic(err)
 		}
-		m := map[string]string{}
-		if err := json.Unmarshal(b, &m); err != nil {
-			panic("bug: translation file " + l + ": " + err.Error())
+		var add map[string]string
+		if err := json.Unmarshal(b, &add); err != nil {
+			panic("bug: translation file " + f + ": " + err.Error())
 		}
-		c[l] = m
+		for k, v := range add {
+			if _, dup := m[k]; dup {
+				panic("bug: " + k + " is translated twice into " + l + " (" + f + ")")
+			}
+			m[k] = v
+		}
+	}
+	if len(c["en"]) == 0 {
+		panic("bug: no English strings")
 	}
 	return c
 }
@@ -90,7 +115,14 @@ type page struct {
 	HasLocation     bool
 	Revealed        string
 	RevealError     string
+	// Nav says which screens the caller reaches, for the menu.
+	Nav navLinks
+	// Data is a screen's own content.
+	Data any
 }
+
+// navLinks are the menu's optional screens.
+type navLinks struct{ Outreach, NewOutreach, Packs, Devices, Reports, Pairing bool }
 
 // fieldRow is one field as a service page shows it: its label in the
 // reader's language (with the language of a per-language field), and its
@@ -125,14 +157,14 @@ func (s *Server) webRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /lang", s.webLang)
 	mux.HandleFunc("POST /unlock", s.webUnlock)
 	mux.HandleFunc("POST /lock", s.webLock)
-	mux.HandleFunc("GET /directory", s.webAuth(s.webDirectory))
-	mux.HandleFunc("GET /directory/{id}", s.webAuth(s.webService))
-	mux.HandleFunc("POST /directory/{id}/reveal", s.webAuth(s.webReveal))
-	mux.HandleFunc("GET /outreach", s.webAuth(s.webOutreach))
-	mux.HandleFunc("GET /outreach/new", s.webAuth(s.webOutreachNew))
-	mux.HandleFunc("POST /outreach", s.webAuth(s.webOutreachAdd))
-	mux.HandleFunc("GET /conflicts", s.webAuth(s.webConflicts))
-	mux.HandleFunc("POST /conflicts/resolve", s.webAuth(s.webResolve))
+	mux.HandleFunc("GET /directory", s.webGuard(permRead, s.webDirectory))
+	mux.HandleFunc("GET /directory/{id}", s.webGuard(permRead, s.webService))
+	mux.HandleFunc("POST /directory/{id}/reveal", s.webGuard(permReveal, s.webReveal))
+	mux.HandleFunc("GET /outreach", s.webGuard(permReadOutreach, s.webOutreach))
+	mux.HandleFunc("GET /outreach/new", s.webGuard(permWriteOutreach, s.webOutreachNew))
+	mux.HandleFunc("POST /outreach", s.webGuard(permWriteOutreach, s.webOutreachAdd))
+	mux.HandleFunc("GET /conflicts", s.webGuard(permRead, s.webConflicts))
+	mux.HandleFunc("POST /conflicts/resolve", s.webGuard(permResolve, s.webResolve))
 }
 
 type conflictView struct {
@@ -224,6 +256,10 @@ func langOf(r *http.Request) string {
 func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, p page) {
 	p.Lang = langOf(r)
 	p.Unlocked = s.Unlocked()
+	if c := callerOf(r.Context()); p.Unlocked {
+		p.Nav = navLinks{Outreach: c.allows(permReadOutreach), NewOutreach: c.allows(permWriteOutreach),
+			Packs: c.allows(permRead), Devices: c.allows(permMembersRead), Reports: c.allows(permReports), Pairing: c.allows(permLaptop)}
+	}
 	p.Path = "/"
 	if r.Method == http.MethodGet {
 		p.Path = r.URL.RequestURI()
@@ -239,7 +275,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, p p
 }
 
 func (s *Server) webHome(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.cookieSession(r); err == nil {
+	if _, _, err := s.cookieSession(r); err == nil {
 		http.Redirect(w, r, "/directory", http.StatusSeeOther)
 		return
 	}
@@ -283,10 +319,10 @@ func (s *Server) webLock(w http.ResponseWriter, r *http.Request) {
 }
 
 // cookieSession checks the session cookie as session checks the header.
-func (s *Server) cookieSession(r *http.Request) (*node.Node, *apiError) {
+func (s *Server) cookieSession(r *http.Request) (*node.Node, caller, *apiError) {
 	c, err := r.Cookie(cookieName)
 	if err != nil {
-		return nil, fail(http.StatusUnauthorized, "bad_token", "no session")
+		return nil, caller{}, fail(http.StatusUnauthorized, "bad_token", "no session")
 	}
 	r2 := r.Clone(r.Context())
 	r2.Header.Set("Authorization", "Bearer "+c.Value)
@@ -295,14 +331,14 @@ func (s *Server) cookieSession(r *http.Request) (*node.Node, *apiError) {
 
 func (s *Server) webAuth(h func(http.ResponseWriter, *http.Request, *node.Node)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		n, err := s.cookieSession(r)
+		n, c, err := s.cookieSession(r)
 		if err != nil {
 			// Locked (by hand or after idle): back to the unlock page.
 			http.Redirect(w, r, "/", http.StatusSeeOther)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
-		h(w, r, n)
+		h(w, r.WithContext(withCaller(r.Context(), c)), n)
 	}
 }
 

@@ -1,0 +1,6 @@
+package httpapi
+
+import "net/http"
+
+// syncRoutes: sync status per peer and the daily budget.
+func (s *Server) syncRoutes(mux *http.ServeMux) {}
