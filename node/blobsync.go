@@ -34,14 +34,25 @@ type BlobStats struct {
 	Err     error // why the phase stopped early, if it did
 }
 
-func (n *Node) blobPhase(ctx context.Context, recv func() ([]byte, error), send func([][]byte) error, st *BlobStats) {
-	st.Err = n.runBlobPhase(ctx, recv, send, st)
+// blobPhase runs the phase. remaining is the session's byte allowance
+// left after the entries (ok false: no daily budget on either side); each
+// side asks for chunks worth at most half of it, so together they keep
+// within it.
+func (n *Node) blobPhase(ctx context.Context, recv func() ([]byte, error), send func([][]byte) error, st *BlobStats, remaining func() (int64, bool)) {
+	left, capped := remaining()
+	st.Err = n.runBlobPhase(ctx, recv, send, st, func() int {
+		if !capped {
+			return blobPerRound
+		}
+		spent := int64(st.BytesIn + st.BytesOut)
+		return int(max((left-spent)/2/(store.MaxChunk+64), 0))
+	})
 	if st.Err != nil {
 		n.log.Info("blob transfer stopped; the next sync continues it", "err", st.Err, "chunks_in", st.ChunksIn)
 	}
 }
 
-func (n *Node) runBlobPhase(ctx context.Context, recv func() ([]byte, error), send func([][]byte) error, st *BlobStats) error {
+func (n *Node) runBlobPhase(ctx context.Context, recv func() ([]byte, error), send func([][]byte) error, st *BlobStats, allowed func() int) error {
 	unavailable := map[store.ChunkHash]bool{}
 	for round := 0; round < blobRounds; round++ {
 		all, err := n.MissingChunks(ctx, blobPerRound+len(unavailable))
@@ -49,8 +60,9 @@ func (n *Node) runBlobPhase(ctx context.Context, recv func() ([]byte, error), se
 			return err
 		}
 		var want []store.ChunkHash
+		limit := min(allowed(), blobPerRound)
 		for _, h := range all {
-			if !unavailable[h] && len(want) < blobPerRound {
+			if !unavailable[h] && len(want) < limit {
 				want = append(want, h)
 			}
 		}

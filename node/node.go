@@ -59,6 +59,7 @@ type Node struct {
 	manifests  map[store.ChunkHash]bool // attachment manifests heard of; nil until first needed
 	kmu        sync.Mutex               // guards keys
 	keys       map[string][]byte        // unwrapped group secrets, dropped by Lock
+	budgetMu   sync.Mutex               // serializes the daily budget's counters
 }
 
 // ErrLocked means the node was locked: its keys are gone from memory.

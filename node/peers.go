@@ -34,6 +34,9 @@ type Peer struct {
 	EntriesIn  uint64 `cbor:"11,keyasint,omitempty"`
 	Sessions   uint64 `cbor:"12,keyasint,omitempty"`
 	Bundles    uint64 `cbor:"13,keyasint,omitempty"`
+	// Waiting counts the entries the last session left for another day
+	// (both ways) because the daily budget was spent.
+	Waiting uint64 `cbor:"14,keyasint,omitempty"`
 }
 
 // Limits on what describes a peer.
@@ -267,6 +270,12 @@ type PeerStatus struct {
 	// EntriesPending counts this node's entries that the peer has not
 	// acknowledged: what a bundle for it would carry.
 	EntriesPending int `json:"entries_pending"`
+	// Waiting counts entries the last session left for another day
+	// because the daily budget was spent (both ways).
+	Waiting uint64 `json:"entries_waiting_for_budget"`
+	// BytesToday is today's traffic with the peer, counted against the
+	// daily budget.
+	BytesToday int64 `json:"bytes_today"`
 }
 
 func msTime(ms int64) time.Time {
@@ -286,6 +295,10 @@ func (n *Node) PeerStatuses(ctx context.Context) ([]PeerStatus, error) {
 	if err != nil {
 		return nil, err
 	}
+	b, err := n.Budget()
+	if err != nil {
+		return nil, err
+	}
 	out := make([]PeerStatus, 0, len(ps))
 	for _, p := range ps {
 		ack, err := n.peerAck(p.Device)
@@ -297,6 +310,7 @@ func (n *Node) PeerStatuses(ctx context.Context) ([]PeerStatus, error) {
 			LastSync: msTime(p.LastSync), LastTry: msTime(p.LastTry), LastError: p.LastError, Failures: p.Failures,
 			BytesOut: p.BytesOut, BytesIn: p.BytesIn, EntriesOut: p.EntriesOut, EntriesIn: p.EntriesIn,
 			Sessions: p.Sessions, Bundles: p.Bundles, EntriesPending: len(ack.Missing(keys)),
+			Waiting: p.Waiting, BytesToday: b.ByPeer[p.Device.String()],
 		})
 	}
 	return out, nil

@@ -160,6 +160,14 @@ func (n *Node) SyncStream(ctx context.Context, rw io.ReadWriter, initiator bool,
 	if initiator {
 		rand.Read(cfg.Salt[:])
 	}
+	if b, err := n.Budget(); err != nil {
+		return res, err
+	} else if b.DailyBytes > 0 {
+		cfg.Capped, cfg.Allowance = true, b.Remaining
+		if b.Spent {
+			log.Info("today's sync budget is spent: only membership and urgent referrals go", "budget", b.DailyBytes)
+		}
+	}
 	s := sp.NewSession(cfg)
 	if initiator {
 		s.Start()
@@ -184,7 +192,7 @@ func (n *Node) SyncStream(ctx context.Context, rw io.ReadWriter, initiator bool,
 	dopts := DriveOptions{StallTimeout: opts.StallTimeout}
 	if !opts.NoBlobs {
 		dopts.After = func(ctx context.Context, recv func() ([]byte, error), send func([][]byte) error) {
-			n.blobPhase(ctx, recv, send, &res.Blobs)
+			n.blobPhase(ctx, recv, send, &res.Blobs, s.Remaining)
 		}
 	}
 	if opts.Progress != nil {
@@ -193,6 +201,7 @@ func (n *Node) SyncStream(ctx context.Context, rw io.ReadWriter, initiator bool,
 	sessionErr := Drive(ctx, rw, s, apply, dopts)
 	res.Stats = s.Stats()
 	res.Duration = time.Since(start)
+	n.spend(peer, res.Stats.In.Total()+res.Stats.Out.Total()+int64(res.Blobs.BytesIn+res.Blobs.BytesOut))
 	n.recordSession(ctx, peer, &res, sessionErr, digest, snapshot, received)
 	if res.Stats.Applied > 0 {
 		if _, err := n.Maintain(ctx); err != nil {
@@ -510,13 +519,15 @@ func (n *Node) recordSession(ctx context.Context, peer sp.DeviceID, res *SyncRes
 		p.Failures, p.LastError = 0, ""
 		p.LastSync = unixMilli(now)
 		p.Sessions++
+		p.Waiting = st.Withheld + st.PeerWithheld
 	})
 	if uerr != nil {
 		n.log.Warn("could not record the session", "err", uerr)
 	}
-	if err != nil || st.PeerHeldBack > 0 {
-		// A peer that held entries back does not hold all it was sent:
-		// its next bundle or session will acknowledge what it keeps.
+	if err != nil || st.PeerHeldBack > 0 || st.Withheld > 0 {
+		// A peer that held entries back does not hold all it was sent,
+		// nor one this side withheld for the budget: its next bundle or
+		// session will acknowledge what it keeps.
 		return
 	}
 	// The peer holds everything this node held at the start (it received

@@ -73,6 +73,11 @@ type Hello struct {
 	Salt    Salt      `cbor:"4,keyasint"` // the initiator's; the responder echoes it
 	Count   uint64    `cbor:"5,keyasint"` // entries held
 	Sum     [32]byte  `cbor:"6,keyasint"` // Digest.Sum
+	// Capped says the sender is on a metered link with a daily budget:
+	// beyond Allowance bytes of this session's traffic (both ways), only
+	// the members and urgent lanes may be sent, by either side.
+	Capped    bool   `cbor:"7,keyasint,omitempty"`
+	Allowance uint64 `cbor:"8,keyasint,omitempty"`
 }
 
 // Round carries ranges and wants; a round larger than a frame continues in
@@ -113,6 +118,9 @@ func BundleFrameMessage(headerHash [32]byte, seq uint64, list [][]byte) []byte {
 // End says the sender has sent all its entries.
 type End struct {
 	Sent uint64 `cbor:"1,keyasint"`
+	// Withheld counts entries the sender did not send because the
+	// session's byte allowance was spent; they wait for a later session.
+	Withheld uint64 `cbor:"2,keyasint,omitempty"`
 }
 
 // Fin says the sender has applied every entry it received. HeldBack of

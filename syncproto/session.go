@@ -38,6 +38,7 @@ type Session struct {
 	roundWants           []byte
 
 	order   []int32  // what to send, in lane order
+	lanes   []Lane   // the lane of each in order
 	cached  [][]byte // encoded entries kept from the lane pass, if small
 	next    int      // position in order
 	endSent bool
@@ -91,6 +92,13 @@ type SessionConfig struct {
 	// LaneCache caps the bytes of encoded entries kept between the lane
 	// pass and sending; zero means 16 MiB.
 	LaneCache int
+	// Capped limits the session to Allowance bytes of traffic (both
+	// ways) for everything but the members and urgent lanes, which
+	// always go. The peer learns it from the hello and keeps to the
+	// smaller allowance of the two. A metered link's daily budget sets
+	// it.
+	Capped    bool
+	Allowance int64
 }
 
 // Traffic counts the bytes of one direction, by what they carried.
@@ -117,6 +125,9 @@ type Stats struct {
 	// HeldBack counts entries received and not kept for now (see
 	// HoldBack); PeerHeldBack, those the peer said it held back.
 	HeldBack, PeerHeldBack uint64
+	// Withheld counts entries this side did not send because the
+	// session's allowance was spent; PeerWithheld, those the peer did not.
+	Withheld, PeerWithheld uint64
 	Complete               bool
 }
 
@@ -161,8 +172,38 @@ func NewSession(cfg SessionConfig) *Session {
 }
 
 func (s *Session) hello() Hello {
-	return Hello{Network: s.cfg.Network, From: s.cfg.Local, To: s.cfg.Peer, Salt: s.cfg.Salt,
+	h := Hello{Network: s.cfg.Network, From: s.cfg.Local, To: s.cfg.Peer, Salt: s.cfg.Salt,
 		Count: s.cfg.Digest.Count, Sum: s.cfg.Digest.Sum}
+	if s.cfg.Capped {
+		h.Capped, h.Allowance = true, uint64(max(s.cfg.Allowance, 0))
+	}
+	return h
+}
+
+// Allowance is the session's cap on traffic for the lanes after the
+// urgent one: the smaller of this side's and the peer's, once the peer's
+// hello is here. ok is false when neither side is capped.
+func (s *Session) Allowance() (bytes int64, ok bool) {
+	if s.cfg.Capped {
+		bytes, ok = max(s.cfg.Allowance, 0), true
+	}
+	if s.helloRecv && s.peer.Capped {
+		a := int64(min(s.peer.Allowance, 1<<62))
+		if !ok || a < bytes {
+			bytes = a
+		}
+		ok = true
+	}
+	return bytes, ok
+}
+
+// Remaining is what is left of the allowance after the traffic so far.
+func (s *Session) Remaining() (bytes int64, ok bool) {
+	a, ok := s.Allowance()
+	if !ok {
+		return 0, false
+	}
+	return max(a-s.stats.Out.Total()-s.stats.In.Total(), 0), true
 }
 
 // Start queues the initiator's hello.
@@ -446,12 +487,14 @@ func (s *Session) prepareSend() error {
 	}
 	slices.SortStableFunc(perm, func(a, b int) int { return int(lanes[a]) - int(lanes[b]) })
 	s.order = make([]int32, 0, len(idx))
+	s.lanes = make([]Lane, 0, len(idx))
 	s.cached = make([][]byte, 0, len(idx))
 	for _, j := range perm {
 		if lanes[j] == 255 {
 			continue
 		}
 		s.order = append(s.order, idx[j])
+		s.lanes = append(s.lanes, lanes[j])
 		s.cached = append(s.cached, cache[j])
 	}
 	s.stats.ToSend = len(s.order)
@@ -491,6 +534,7 @@ func (s *Session) stepEnd(body []byte) error {
 		return protoErr("the peer says it sent %d entries and %d arrived", e.Sent, s.received)
 	}
 	s.peerEnd, s.peerSent = true, e.Sent
+	s.stats.PeerWithheld = e.Withheld
 	return nil
 }
 
@@ -572,6 +616,18 @@ func (s *Session) fillBatch() error {
 		if len(m.List) > 0 && (size+len(b)+5 > s.cfg.BatchBytes || len(m.List) >= MaxItems) {
 			break
 		}
+		if s.lanes[s.next] > LaneUrgent {
+			// Lanes are in order: from here on nothing is urgent, and
+			// once the allowance is spent the rest waits.
+			if left, capped := s.Remaining(); capped && int64(size+len(b)+5) > left {
+				s.stats.Withheld = uint64(len(s.order) - s.next)
+				for i := s.next; i < len(s.order); i++ {
+					s.cached[i] = nil
+				}
+				s.next = len(s.order)
+				break
+			}
+		}
 		s.cached[s.next] = nil
 		m.List = append(m.List, b)
 		size += len(b) + 5
@@ -583,7 +639,7 @@ func (s *Session) fillBatch() error {
 		s.stats.Sent += len(m.List)
 		return nil
 	}
-	s.send(MsgEnd, End{Sent: uint64(s.stats.Sent)}, 0, 0)
+	s.send(MsgEnd, End{Sent: uint64(s.stats.Sent), Withheld: s.stats.Withheld}, 0, 0)
 	s.endSent = true
 	return nil
 }
