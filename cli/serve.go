@@ -9,18 +9,24 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/floe-north/floe/node"
 	"github.com/floe-north/floe/node/httpapi"
 )
 
 type serveCmd struct {
-	addr string
-	idle time.Duration
+	addr     string
+	idle     time.Duration
+	sync     bool
+	listen   multiFlag
+	interval time.Duration
+	daily    bytesFlag
 }
 
 func (*serveCmd) Name() string     { return "serve" }
 func (*serveCmd) Synopsis() string { return "serve the local HTTP API (starts locked)" }
 func (*serveCmd) Usage() string {
-	return `Usage: floe serve [--http ADDR] [--idle-lock D] [--dir DIR]
+	return `Usage: floe serve [--http ADDR] [--idle-lock D] [--sync=false]
+                  [--listen ADDR]... [--interval D] [--daily-bytes N] [--dir DIR]
 
 Serves the node's web app (docs/webapp.md) and HTTP API (docs/api.md) on
 this laptop only, until interrupted: open http://127.0.0.1:7421/ in a
@@ -32,11 +38,23 @@ working. 'floe lock' does not reach it; POST /api/v1/lock does.
 
 --http (default ` + httpapi.DefaultAddr + `) must be a loopback address: phones on
 the community network need pairing, which is not built yet.
+
+While unlocked, the node also syncs with its peers as 'floe node run'
+does (--listen and --interval mean the same there; --daily-bytes is
+set at the first unlock, and the sync screen can change it after); the
+web app's sync screen shows each peer and today's use of the budget.
+Locking stops sync with the rest. --sync=false leaves sync to 'floe
+sync' or a 'floe node run' started when the app is not running (only
+one program at a time can open a node).
 `
 }
 func (c *serveCmd) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.addr, "http", httpapi.DefaultAddr, "where to listen (loopback only)")
 	fs.DurationVar(&c.idle, "idle-lock", httpapi.DefaultIdleLock, "lock the node after this long with no request")
+	fs.BoolVar(&c.sync, "sync", true, "sync with peers while unlocked")
+	fs.Var(&c.listen, "listen", "sync: a libp2p TCP address to listen on; may repeat (default "+node.DefaultDaemonListen+")")
+	fs.DurationVar(&c.interval, "interval", 5*time.Minute, "sync: how often to sync with each peer")
+	fs.Var(&c.daily, "daily-bytes", "sync: the daily budget for a metered link (bytes, or 50MB); 0 removes it")
 }
 func (c *serveCmd) Run(ctx context.Context, env *Env, args []string) error {
 	if err := wantArgs(args, 0, "no arguments", "serve"); err != nil {
@@ -51,7 +69,17 @@ func (c *serveCmd) Run(ctx context.Context, env *Env, args []string) error {
 	}
 	opts := nodeOptions()
 	opts.Logger = slog.New(slog.NewTextHandler(env.IO.Err, nil))
-	s := httpapi.New(httpapi.Config{Dir: dir, Options: opts, IdleLock: c.idle, Logger: opts.Logger})
+	cfg := httpapi.Config{Dir: dir, Options: opts, IdleLock: c.idle, Logger: opts.Logger}
+	if c.sync {
+		d := &node.DaemonOptions{Interval: c.interval, DailyBytes: c.daily.ptr()}
+		if len(c.listen) > 0 {
+			d.Listen = c.listen
+		}
+		cfg.Sync = d
+	} else if c.daily.set {
+		return usagef("floe serve", "--daily-bytes needs sync (drop --sync=false)")
+	}
+	s := httpapi.New(cfg)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 	return s.Serve(ctx, c.addr, func(url string) {

@@ -310,12 +310,13 @@ type nodeCmd struct {
 	listen   multiFlag
 	interval time.Duration
 	verbose  bool
+	daily    bytesFlag
 }
 
 func (*nodeCmd) Name() string     { return "node" }
 func (*nodeCmd) Synopsis() string { return "run the node: serve peers and sync with them (node run)" }
 func (*nodeCmd) Usage() string {
-	return `Usage: floe node run [--listen ADDR]... [--interval D] [--verbose]
+	return `Usage: floe node run [--listen ADDR]... [--interval D] [--daily-bytes N] [--verbose]
 
 Runs the node until interrupted (Ctrl-C) or locked ('floe lock' from
 another window: the store closes and the keys are dropped from memory). It listens for sync sessions
@@ -330,10 +331,19 @@ this one, listen on its LAN address, for example
 --listen /ip4/0.0.0.0/tcp/7420. Only current members with the network key
 can connect. The addresses to give other nodes ('floe peer add') are
 printed at start.
+
+--daily-bytes caps what sync may use per day on a metered link (a
+number of bytes, or 50MB, 1.5GB: powers of 1000). It is kept on the
+node, like the setting on the web app's sync screen (the last one set
+wins); 0 removes it. Once the day's budget is spent, sessions still run
+but carry only membership changes (revocations first) and urgent
+referrals, both ways; the rest waits for the next day. 'floe status'
+and the sync screen show what was used.
 `
 }
 func (c *nodeCmd) Flags(fs *flag.FlagSet) {
 	fs.Var(&c.listen, "listen", "a libp2p TCP address to listen on; may repeat")
+	fs.Var(&c.daily, "daily-bytes", "the daily sync budget for a metered link (bytes, or 50MB); 0 removes it")
 	fs.DurationVar(&c.interval, "interval", 5*time.Minute, "how often to sync with each peer")
 	fs.BoolVar(&c.verbose, "verbose", false, "log each step")
 }
@@ -385,7 +395,7 @@ func (c *nodeCmd) Run(ctx context.Context, env *Env, args []string) error {
 	if len(c.listen) > 0 {
 		listen = c.listen
 	}
-	err = n.Run(ctx, node.DaemonOptions{Listen: listen, Interval: c.interval,
+	err = n.Run(ctx, node.DaemonOptions{Listen: listen, Interval: c.interval, DailyBytes: c.daily.ptr(),
 		Started: func(addrs []string) {
 			env.Printf("node %s is running on network %q; peers reach it at:\n", n.ID(), n.Network().Name)
 			for _, a := range addrs {

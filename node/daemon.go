@@ -88,6 +88,12 @@ type DaemonOptions struct {
 	Started func(addrs []string)
 	// Synced, if set, is called after every outgoing session.
 	Synced func(Peer, SyncResult, error)
+	// Wake, if set, makes every peer due at once ("sync now"), backoff
+	// or not.
+	Wake <-chan struct{}
+	// DailyBytes, if set, is stored as the daily sync budget
+	// (SetDailyBudget) before the first session; zero removes it.
+	DailyBytes *int64
 }
 
 // backoff is how long to wait after failures failed tries in a row.
@@ -114,6 +120,11 @@ func (n *Node) Run(ctx context.Context, opts DaemonOptions) error {
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = time.Hour
+	}
+	if opts.DailyBytes != nil {
+		if err := n.SetDailyBudget(*opts.DailyBytes); err != nil {
+			return err
+		}
 	}
 	h, err := n.StartHost(ctx, opts.Listen, opts.Sync)
 	if err != nil {
@@ -181,6 +192,9 @@ func (n *Node) Run(ctx context.Context, opts DaemonOptions) error {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
+		case <-opts.Wake:
+			t.Stop()
+			clear(next)
 		case <-t.C:
 		}
 	}

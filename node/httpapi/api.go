@@ -44,6 +44,9 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Sync, if set, runs the sync daemon (node.Run) while the node is
+	// unlocked, so the laptop syncs with its peers while the app is open.
+	Sync *node.DaemonOptions
 }
 
 // Server serves the API for one node directory.
@@ -54,6 +57,7 @@ type Server struct {
 	token   string
 	lastUse time.Time
 	log     *slog.Logger
+	sync    syncDaemon // the sync daemon while unlocked (syncpage.go)
 }
 
 // New makes a locked server.
@@ -172,6 +176,7 @@ func (s *Server) expireLocked() {
 }
 
 func (s *Server) closeLocked() {
+	s.stopDaemon()
 	if s.n != nil {
 		s.n.Lock()
 	}
@@ -286,6 +291,7 @@ func (s *Server) openSession(r *http.Request, pass string) (string, error) {
 			return "", err
 		}
 		s.n = n
+		s.startDaemon(n)
 	} else if err := store.CheckPassphrase(s.cfg.Dir, []byte(pass)); err != nil {
 		return "", err
 	}
