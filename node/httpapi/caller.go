@@ -129,8 +129,7 @@ func guard(p perm, h handler) handler {
 func (s *Server) webGuard(p perm, h func(http.ResponseWriter, *http.Request, *node.Node)) http.HandlerFunc {
 	return s.webAuth(func(w http.ResponseWriter, r *http.Request, n *node.Node) {
 		if err := callerOf(r.Context()).check(p); err != nil {
-			w.WriteHeader(http.StatusForbidden)
-			s.render(w, r, "error.html", page{Error: err.Error()})
+			s.renderStatus(w, r, http.StatusForbidden, "error.html", page{Error: err.Error()})
 			return
 		}
 		h(w, r, n)

@@ -173,7 +173,7 @@ func (s *Server) webReports(w http.ResponseWriter, r *http.Request, n *node.Node
 		http.Error(w, p.Error, status)
 		return
 	}
-	s.render(&statusWriter{ResponseWriter: w, status: status}, r, "reports.html", p)
+	s.renderStatus(w, r, status, "reports.html", p)
 }
 
 // webReportCSV is the screen's "Download CSV": a bad query shows the
@@ -185,24 +185,4 @@ func (s *Server) webReportCSV(w http.ResponseWriter, r *http.Request, n *node.No
 		return
 	}
 	writeReportCSV(w, rep)
-}
-
-// statusWriter sends status with the first write, so that headers set
-// while rendering (the content security policy among them) still go out.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	sent   bool
-}
-
-func (sw *statusWriter) WriteHeader(code int) {
-	if !sw.sent {
-		sw.sent = true
-		sw.ResponseWriter.WriteHeader(code)
-	}
-}
-
-func (sw *statusWriter) Write(b []byte) (int, error) {
-	sw.WriteHeader(sw.status)
-	return sw.ResponseWriter.Write(b)
 }

@@ -290,8 +290,7 @@ func (s *Server) webBudget(w http.ResponseWriter, r *http.Request, n *node.Node)
 			return
 		}
 		p.Error = err.Error()
-		w.WriteHeader(http.StatusBadRequest)
-		s.render(w, r, "sync.html", p)
+		s.renderStatus(w, r, http.StatusBadRequest, "sync.html", p)
 		return
 	}
 	http.Redirect(w, r, "/sync?saved=1", http.StatusSeeOther)
@@ -305,8 +304,7 @@ func (s *Server) webSyncNow(w http.ResponseWriter, r *http.Request, n *node.Node
 			return
 		}
 		p.Error = "not_syncing"
-		w.WriteHeader(http.StatusConflict)
-		s.render(w, r, "sync.html", p)
+		s.renderStatus(w, r, http.StatusConflict, "sync.html", p)
 		return
 	}
 	http.Redirect(w, r, "/sync?woken=1", http.StatusSeeOther)

@@ -221,8 +221,7 @@ func (s *Server) webResolve(w http.ResponseWriter, r *http.Request, n *node.Node
 	if err != nil {
 		p, _ := s.conflictPage(r, n)
 		p.Error = err.Error()
-		w.WriteHeader(http.StatusBadRequest)
-		s.render(w, r, "conflicts.html", p)
+		s.renderStatus(w, r, http.StatusBadRequest, "conflicts.html", p)
 		return
 	}
 	http.Redirect(w, r, "/conflicts?resolved=1", http.StatusSeeOther)
@@ -254,6 +253,12 @@ func langOf(r *http.Request) string {
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, p page) {
+	s.renderStatus(w, r, http.StatusOK, name, p)
+}
+
+// renderStatus renders a page with another status than 200 (an error
+// shown on the form), with the same headers.
+func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	p.Lang = langOf(r)
 	p.Unlocked = s.Unlocked()
 	if c := callerOf(r.Context()); p.Unlocked {
@@ -269,6 +274,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, p p
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
 	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(status)
 	if err := pages.ExecuteTemplate(w, name, p); err != nil {
 		s.log.Warn("rendering a page", "page", name, "err", err)
 	}
@@ -304,8 +310,7 @@ func (s *Server) webUnlock(w http.ResponseWriter, r *http.Request) {
 	pass := r.PostFormValue("passphrase")
 	tok, err := s.openSession(r, pass)
 	if err != nil {
-		w.WriteHeader(http.StatusUnauthorized)
-		s.render(w, r, "unlock.html", page{Error: "wrong"})
+		s.renderStatus(w, r, http.StatusUnauthorized, "unlock.html", page{Error: "wrong"})
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
@@ -420,18 +425,18 @@ func (s *Server) webReveal(w http.ResponseWriter, r *http.Request, n *node.Node)
 	}
 	if err := store.CheckPassphrase(s.cfg.Dir, []byte(r.PostFormValue("passphrase"))); err != nil {
 		p.RevealError = err.Error()
-		w.WriteHeader(http.StatusUnauthorized)
-		s.render(w, r, "service.html", p)
+		s.renderStatus(w, r, http.StatusUnauthorized, "service.html", p)
 		return
 	}
 	id, _ := n.FindID(r.Context(), node.Directory, p.ID)
 	rec, err := n.Get(r.Context(), node.Directory, id, node.ReadOptions{Reveal: []string{"location"}})
 	if err != nil {
 		p.RevealError = err.Error()
+		status := http.StatusOK
 		if errors.Is(err, node.ErrNotAllowed) {
-			w.WriteHeader(http.StatusForbidden)
+			status = http.StatusForbidden
 		}
-		s.render(w, r, "service.html", p)
+		s.renderStatus(w, r, status, "service.html", p)
 		return
 	}
 	p.Revealed = rec.Get("location")
@@ -488,8 +493,7 @@ func (s *Server) webOutreachAdd(w http.ResponseWriter, r *http.Request, n *node.
 	if _, err := n.Add(r.Context(), node.Outreach, changes); err != nil {
 		p := s.newOutreachPage(form)
 		p.Error = err.Error()
-		w.WriteHeader(http.StatusBadRequest)
-		s.render(w, r, "outreach_new.html", p)
+		s.renderStatus(w, r, http.StatusBadRequest, "outreach_new.html", p)
 		return
 	}
 	http.Redirect(w, r, "/outreach?saved=1", http.StatusSeeOther)
