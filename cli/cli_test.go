@@ -201,7 +201,7 @@ func TestLockedStoreByCLI(t *testing.T) {
 
 func TestDemo(t *testing.T) {
 	c := newCLI(t)
-	out := c.ok("demo")
+	out := c.ok("demo", "--serve", "off")
 	for _, want := range []string{"Kamatsiaqtut", "S-7K3Q", "--keep", "floe init --network kivalliq",
 		"floe member admit request.txt", "bundle import", "floe sync coordinator", "floe member revoke laptop2"} {
 		if !strings.Contains(out, want) {

@@ -9,10 +9,12 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,7 +34,7 @@ func (*demoCmd) Synopsis() string {
 	return "a short tour of a small network on sample data, in a temporary directory"
 }
 func (*demoCmd) Usage() string {
-	return `Usage: floe demo [--dir DIR] [--keep] [--serve ADDR]
+	return `Usage: floe demo [--dir DIR] [--keep] [--serve ADDR|off]
 
 Walks through a small network on sample data (the public hotlines and
 Nunavut communities, plus clearly fictional local services and shelters).
@@ -44,6 +46,13 @@ revoked and shut out. Needs no set-up: the four devices are four nodes in
 one directory, syncing over this machine's loopback interface and by
 bundle files.
 
+At the end it keeps two of the nodes running and prints their addresses:
+the coordinator's laptop (an admin: devices, packs, reports; outside the
+shelter audience, so a reveal is refused there) at ADDR, and the shelter
+device (whose reveal works) at the next port. Open them in a browser on
+this laptop, unlock with the passphrase below, and click through every
+screen; Ctrl-C stops them. --serve off ends the tour without them.
+
 Without --dir it works in a new temporary directory and removes it at the
 end. With --dir DIR (which must not exist yet or be empty) it keeps the
 nodes in DIR/coordinator, DIR/shelter, DIR/laptop1 and DIR/laptop2 and the
@@ -52,13 +61,14 @@ bundles in DIR/usb-stick; the passphrase of each node is "demo passphrase".
 Flags:
   --dir DIR   where to put the demo nodes (kept)
   --keep      keep the temporary directory
-  --serve ADDR  then serve the shelter device's web app at ADDR (loopback,
-              e.g. 127.0.0.1:7421) until Ctrl-C
+  --serve ADDR  where to serve the coordinator's web app after the tour
+              (loopback; default 127.0.0.1:7421, the shelter device's at
+              the next port); off: end the tour without serving
 `
 }
 func (c *demoCmd) Flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory")
-	fs.StringVar(&c.serve, "serve", "", "after the tour, serve the shelter device's web app at this loopback address (e.g. 127.0.0.1:7421) until Ctrl-C")
+	fs.StringVar(&c.serve, "serve", httpapi.DefaultAddr, "after the tour, serve the coordinator's web app here (and the shelter device's at the next port) until Ctrl-C; off: do not serve")
 }
 
 const demoPassphrase = "demo passphrase"
@@ -94,15 +104,9 @@ func (c *demoCmd) Run(ctx context.Context, env *Env, args []string) (err error) 
 	if err := d.run(); err != nil {
 		return err
 	}
-	if c.serve != "" {
+	if c.serve != "off" && c.serve != "" {
 		d.close()
-		opts := nodeOptions()
-		s := httpapi.New(httpapi.Config{Dir: filepath.Join(dir, "shelter"), Options: opts})
-		sctx, stop := signal.NotifyContext(ctx, os.Interrupt)
-		defer stop()
-		return s.Serve(sctx, c.serve, func(url string) {
-			d.p("\nThe shelter device's node is running with the sample data. Open\n  %s/\nin a browser on this laptop, unlock it with %q, and try every\nscreen (a shelter's location reveals here: this device is in its\naudience). Ctrl-C stops it.\n", url, demoPassphrase)
-		})
+		return d.serve(ctx, c.serve)
 	}
 	if env.dir != "" || c.keep {
 		d.p("\nThe demo nodes are in %s (passphrase %q): coordinator, shelter,\nlaptop1 and laptop2, and the bundles in usb-stick. Try:\n  floe member list --dir %s\n  floe dir list --dir %s\n",
@@ -885,4 +889,60 @@ func (d *indenter) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// serve runs the web apps of the coordinator's laptop (at addr) and the
+// shelter device (at the next port) until ctx ends or Ctrl-C.
+func (d *demo) serve(ctx context.Context, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usagef("floe demo --serve 127.0.0.1:7421", "--serve %q: %v", addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65534 {
+		return usagef("floe demo --serve 127.0.0.1:7421", "--serve %q: the port must be a number from 1 to 65534", addr)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	sites := []struct{ who, dir, addr, note string }{
+		{"the coordinator's laptop", "coordinator", addr, "an admin: devices, packs, reports; outside the shelter audience, so a reveal is refused"},
+		{"the shelter device", "shelter", net.JoinHostPort(host, strconv.Itoa(p+1)), "in the shelter audience: a location reveals here"},
+	}
+	errs := make(chan error, len(sites))
+	urls := make(chan string, len(sites)) // one per app listening
+	for _, site := range sites {
+		s := httpapi.New(httpapi.Config{Dir: filepath.Join(d.dir, site.dir), Options: nodeOptions()})
+		go func() {
+			err := s.Serve(ctx, site.addr, func(url string) { urls <- url })
+			if err != nil {
+				err = fmt.Errorf("serving %s at %s: %w (choose another port with --serve, or --serve off)", site.who, site.addr, err)
+			}
+			errs <- err
+		}()
+	}
+	var got []string
+	for len(got) < len(sites) {
+		select {
+		case u := <-urls:
+			got = append(got, u)
+		case err := <-errs:
+			stop()
+			if err == nil {
+				err = errors.New("a demo web app stopped before it started")
+			}
+			return err
+		}
+	}
+	d.p("\nTwo of the demo's nodes are running with the sample data. Open them in a\nbrowser on this laptop and unlock each with %q:\n", demoPassphrase)
+	for _, site := range sites {
+		d.p("  http://%s/   %s: %s\n", site.addr, site.who, site.note)
+	}
+	d.p("Every screen is there to click through. Ctrl-C stops them.\n")
+	var first error
+	for range sites {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -61,10 +62,19 @@ func TestServe(t *testing.T) {
 	unlockOver(t, addr, "correct horse battery")
 }
 
-// floe demo --serve ends with the URL of a running node with the sample
-// data, whose web app answers.
+// floe demo ends with the URLs of two running nodes with the sample
+// data, whose web apps answer: the coordinator's and the shelter
+// device's, at the next port.
 func TestDemoServe(t *testing.T) {
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	var addr, next string
+	for {
+		p := freePort(t)
+		addr, next = fmt.Sprintf("127.0.0.1:%d", p), fmt.Sprintf("127.0.0.1:%d", p+1)
+		if l, err := net.Listen("tcp", next); err == nil {
+			l.Close()
+			break
+		}
+	}
 	c := newCLI(t)
 	resp := serving(t, c, addr, "/", 20*time.Second, "demo", "--serve", addr)
 	body, _ := io.ReadAll(resp.Body)
@@ -73,4 +83,5 @@ func TestDemoServe(t *testing.T) {
 		t.Fatalf("the demo's web app: %d %s", resp.StatusCode, body)
 	}
 	unlockOver(t, addr, "demo passphrase")
+	unlockOver(t, next, "demo passphrase")
 }
