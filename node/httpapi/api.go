@@ -58,6 +58,12 @@ type Server struct {
 	lastUse time.Time
 	log     *slog.Logger
 	sync    syncDaemon // the sync daemon while unlocked (syncpage.go)
+
+	// lastUse is the laptop's session's last use; deviceUse is a paired
+	// phone's, which keeps the node open after the laptop's session has
+	// ended (expireLocked).
+	deviceUse time.Time
+	pair      pairingState // pairing codes, the LAN certificate (pairing.go)
 }
 
 // New makes a locked server.
@@ -151,27 +157,51 @@ func (s *Server) wrapLimit(auth bool, limit int64, h handler) http.HandlerFunc {
 }
 
 // session checks the bearer token and touches the idle timer. The
-// caller is the laptop's own session, with the node's role and areas.
+// caller is the laptop's own session, with the node's role and areas, or
+// a paired phone's device token (pairing.go), with the token's.
 func (s *Server) session(r *http.Request) (*node.Node, caller, *apiError) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expireLocked()
 	if s.n == nil {
+		if viaLAN(r.Context()) {
+			return nil, caller{}, errPhoneLocked()
+		}
 		return nil, caller{}, fail(http.StatusUnauthorized, "locked", "the node is locked: unlock it with the passphrase (POST /api/v1/unlock)")
 	}
-	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) != 1 {
+	if ok && s.token != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) == 1 {
+		s.lastUse = s.cfg.Now()
+		s.warmLANCertLocked()
+		return s.n, laptopCaller(s.n), nil
+	}
+	// The web app's cookie is the laptop's session only, never a phone's.
+	if _, err := r.Cookie(cookieName); err == nil || !ok {
 		return nil, caller{}, fail(http.StatusUnauthorized, "bad_token", "missing or expired session token: unlock again")
 	}
-	s.lastUse = s.cfg.Now()
-	return s.n, laptopCaller(s.n), nil
+	c, err := s.deviceSessionLocked(tok)
+	if err != nil {
+		return nil, caller{}, err
+	}
+	return s.n, c, nil
 }
 
-// expireLocked locks the node when it has been idle too long.
+// expireLocked locks the node when it has been idle too long: nobody,
+// neither the laptop's session nor a paired phone, used it within the
+// idle time. The laptop's session ends after the idle time of its own
+// idleness even while phones keep the node open.
 func (s *Server) expireLocked() {
-	if s.n != nil && s.cfg.Now().Sub(s.lastUse) > s.cfg.IdleLock {
+	if s.n == nil {
+		return
+	}
+	now := s.cfg.Now()
+	laptopIdle := now.Sub(s.lastUse) > s.cfg.IdleLock
+	if laptopIdle && now.Sub(s.deviceUse) > s.cfg.IdleLock {
 		s.log.Info("idle: locking the node", "idle", s.cfg.IdleLock)
 		s.closeLocked()
+	} else if laptopIdle && s.token != "" {
+		s.log.Info("idle: ending the laptop's session; paired phones keep the node open", "idle", s.cfg.IdleLock)
+		s.token = ""
 	}
 }
 
@@ -327,7 +357,7 @@ func (s *Server) directory(ctx context.Context, n *node.Node, r *http.Request) (
 	if q == "" {
 		return s.list(node.Directory)(ctx, n, r)
 	}
-	rs, err := n.Search(ctx, q, limit)
+	rs, err := callerOf(ctx).search(ctx, n, q, limit)
 	if rs == nil {
 		rs = []node.Record{}
 	}
@@ -337,7 +367,13 @@ func (s *Server) directory(ctx context.Context, n *node.Node, r *http.Request) (
 func (s *Server) list(coll string) handler {
 	return func(ctx context.Context, n *node.Node, r *http.Request) (int, any, error) {
 		out := []node.Record{}
-		err := n.List(ctx, coll, func(rec node.Record) error { out = append(out, rec); return nil })
+		c := callerOf(ctx)
+		err := n.List(ctx, coll, func(rec node.Record) error {
+			if c.shows(ctx, n, rec) {
+				out = append(out, rec)
+			}
+			return nil
+		})
 		return http.StatusOK, out, err
 	}
 }
@@ -357,6 +393,9 @@ func (s *Server) record(coll string) handler {
 			return 0, nil, err
 		}
 		rec, err := n.Get(ctx, coll, id, node.ReadOptions{})
+		if err == nil && !callerOf(ctx).shows(ctx, n, rec) {
+			return 0, nil, fail(http.StatusNotFound, "not_found", "no %s record %s in this device's areas", coll, id.Short())
+		}
 		return http.StatusOK, rec, err
 	}
 }
@@ -413,7 +452,7 @@ func (s *Server) add(coll string) handler {
 		if err != nil {
 			return 0, nil, err
 		}
-		id, err := n.Add(ctx, coll, ch)
+		id, err := callerOf(ctx).add(ctx, n, coll, ch)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -431,6 +470,9 @@ func (s *Server) update(coll string) handler {
 		if err != nil {
 			return 0, nil, err
 		}
+		if err := callerOf(ctx).checkWrite(ctx, n, coll, id); err != nil {
+			return 0, nil, err
+		}
 		if err := n.Update(ctx, coll, id, ch); err != nil {
 			return 0, nil, err
 		}
@@ -440,6 +482,7 @@ func (s *Server) update(coll string) handler {
 
 func (s *Server) conflicts(ctx context.Context, n *node.Node, _ *http.Request) (int, any, error) {
 	cs, err := n.Conflicts(ctx)
+	cs = callerOf(ctx).onlyConflicts(ctx, n, cs)
 	if cs == nil {
 		cs = []node.Conflict{}
 	}
@@ -490,6 +533,9 @@ type resolveReq struct {
 func (s *Server) resolve(ctx context.Context, n *node.Node, r *http.Request) (int, any, error) {
 	var req resolveReq
 	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	if err := callerOf(ctx).checkResolve(ctx, n, req.Collection, req.ID); err != nil {
 		return 0, nil, err
 	}
 	if err := resolve(r, n, req.Collection, req.ID, req.Field, req.Keep, req.Value); err != nil {
