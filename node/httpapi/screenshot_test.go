@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/floe-north/floe/fieldkit"
+	"github.com/floe-north/floe/node"
 )
 
 // TestScreenshots saves the screenshots in docs/webapp.md. It runs only
@@ -31,6 +33,18 @@ func TestScreenshots(t *testing.T) {
 	}
 	f := newFixture(t)
 	makeHoursConflict(t, f)
+	// A hub to sync with, and a trainer's pack installed, for the sync
+	// and packs screens.
+	withHub(t, f)
+	packs := buildTestPacks(t, f)
+	admin, err := node.Open(context.Background(), f.srv.cfg.Dir, []byte(pass), f.srv.cfg.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.InstallPack(context.Background(), func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(packs.full)), nil }); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close()
 	ctx, cancel := browser(t)
 	defer cancel()
 	url := f.ts.URL
@@ -54,7 +68,7 @@ func TestScreenshots(t *testing.T) {
 	phone := chromedp.EmulateViewport(390, 844)
 
 	var loc string
-	err := chromedp.Run(ctx,
+	err = chromedp.Run(ctx,
 		laptop,
 		chromedp.Navigate(url+"/"),
 		chromedp.WaitVisible("#passphrase", chromedp.ByID),
@@ -126,6 +140,21 @@ func TestScreenshots(t *testing.T) {
 		chromedp.Navigate(url+"/conflicts"),
 		chromedp.WaitVisible(`html[lang="en"] section.conflict`, chromedp.ByQuery),
 		shot("09-conflicts.png"),
+		chromedp.Navigate(url+"/sync"),
+		chromedp.WaitVisible("#megabytes", chromedp.ByID),
+		chromedp.SendKeys("#megabytes", "50", chromedp.ByID),
+		chromedp.Click("#budget-save", chromedp.ByID),
+		chromedp.WaitVisible("#peer-table", chromedp.ByID),
+		shot("10-sync.png"),
+		chromedp.Navigate(url+"/packs"),
+		chromedp.WaitVisible("#packs", chromedp.ByID),
+		shot("11-packs.png"),
+		chromedp.Navigate(url+"/devices"),
+		chromedp.WaitVisible("#devices", chromedp.ByID),
+		shot("12-devices.png"),
+		chromedp.Navigate(url+"/reports"),
+		chromedp.WaitVisible("main table", chromedp.ByQuery),
+		shot("13-reports.png"),
 	)
 	if err != nil {
 		t.Fatal(err)
