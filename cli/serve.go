@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 type serveCmd struct {
 	addr     string
+	lan      string
 	idle     time.Duration
 	sync     bool
 	listen   multiFlag
@@ -25,7 +27,7 @@ type serveCmd struct {
 func (*serveCmd) Name() string     { return "serve" }
 func (*serveCmd) Synopsis() string { return "serve the local HTTP API (starts locked)" }
 func (*serveCmd) Usage() string {
-	return `Usage: floe serve [--http ADDR] [--idle-lock D] [--sync=false]
+	return `Usage: floe serve [--http ADDR] [--lan ADDR] [--idle-lock D] [--sync=false]
                   [--listen ADDR]... [--interval D] [--daily-bytes N] [--dir DIR]
 
 Serves the node's web app (docs/webapp.md) and HTTP API (docs/api.md) on
@@ -36,8 +38,14 @@ token. After --idle-lock (default 5m) with no request the node locks
 itself: the store closes, the keys are dropped, and the token stops
 working. 'floe lock' does not reach it; POST /api/v1/lock does.
 
---http (default ` + httpapi.DefaultAddr + `) must be a loopback address: phones on
-the community network need pairing, which is not built yet.
+--http (default ` + httpapi.DefaultAddr + `) must be a loopback address: phones use
+--lan.
+
+--lan ADDR (for example :7422, or this laptop's Wi-Fi address with a
+port) also serves the API, and only the API, to paired phones over HTTPS
+(TLS 1.3, with a certificate each phone pins by its fingerprint). Pair a
+phone on the Phones screen (/pairing). Phones connect only after the
+laptop has been unlocked once, and work only while it is unlocked.
 
 While unlocked, the node also syncs with its peers as 'floe node run'
 does (--listen and --interval mean the same there; --daily-bytes is
@@ -50,6 +58,7 @@ one program at a time can open a node).
 }
 func (c *serveCmd) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.addr, "http", httpapi.DefaultAddr, "where to listen (loopback only)")
+	fs.StringVar(&c.lan, "lan", "", "also serve paired phones here over HTTPS, e.g. "+httpapi.DefaultLANAddr+" (off unless given)")
 	fs.DurationVar(&c.idle, "idle-lock", httpapi.DefaultIdleLock, "lock the node after this long with no request")
 	fs.BoolVar(&c.sync, "sync", true, "sync with peers while unlocked")
 	fs.Var(&c.listen, "listen", "sync: a libp2p TCP address to listen on; may repeat (default "+node.DefaultDaemonListen+")")
@@ -82,7 +91,39 @@ func (c *serveCmd) Run(ctx context.Context, env *Env, args []string) error {
 	s := httpapi.New(cfg)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
-	return s.Serve(ctx, c.addr, func(url string) {
-		env.Printf("serving %s: open %s/ in a browser on this laptop to unlock it (the API is at %s/api/v1/)\n", dir, url, url)
-	})
+	serve := func(ctx context.Context) error {
+		return s.Serve(ctx, c.addr, func(url string) {
+			env.Printf("serving %s: open %s/ in a browser on this laptop to unlock it (the API is at %s/api/v1/)\n", dir, url, url)
+		})
+	}
+	if c.lan == "" {
+		return serve(ctx)
+	}
+	lanAddr := c.lan
+	if _, _, err := net.SplitHostPort(lanAddr); err != nil {
+		lanAddr = net.JoinHostPort(lanAddr, "7422") // an address without a port
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lanErr := make(chan error, 1)
+	go func() {
+		err := s.ServeLAN(ctx, lanAddr, func(url, fp string) {
+			if fp == "" {
+				fp = "shown on the Phones screen (/pairing) once this laptop is unlocked"
+			}
+			env.Printf("serving paired phones at %s (certificate fingerprint: %s)\n", url, fp)
+		})
+		if err != nil {
+			// A LAN port in use stops floe serve rather than running
+			// without the phones someone expects to work.
+			cancel()
+		}
+		lanErr <- err
+	}()
+	err = serve(ctx)
+	cancel()
+	if lerr := <-lanErr; err == nil {
+		err = lerr
+	}
+	return err
 }

@@ -1,10 +1,12 @@
-// Package httpapi is the node's local HTTP API: versioned JSON endpoints
-// for unlocking and locking the node, the directory, outreach records,
-// conflicts and status. It starts locked; an unlock with the passphrase
-// opens the store and returns a session token, and the node locks itself
-// again after an idle time (5 minutes by default). It listens on loopback
-// only; pairing phones over the LAN (TLS with a pinned certificate) is
-// not built yet. The endpoints are in docs/api.md.
+// Package httpapi is the node's local HTTP API and web app: versioned
+// JSON endpoints for unlocking and locking the node, the directory,
+// outreach records, conflicts, sync, packs, devices, reports and pairing,
+// and the server-rendered pages that use them. It starts locked; an
+// unlock with the passphrase opens the store and returns a session token,
+// and the node locks itself again after an idle time (5 minutes by
+// default). The laptop's session listens on loopback only; paired phones
+// reach the API on the LAN over TLS with a pinned certificate
+// (ServeLAN). The endpoints are in docs/api.md.
 package httpapi
 
 import (
@@ -246,7 +248,7 @@ func (s *Server) Serve(ctx context.Context, addr string, started func(url string
 		return fmt.Errorf("--http %q: %w", addr, err)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("--http %q: the API listens on this laptop only (127.0.0.1); phones need pairing, which is not built yet", addr)
+		return fmt.Errorf("--http %q: the app listens on this laptop only (127.0.0.1); phones connect through --lan after pairing", addr)
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -93,6 +93,12 @@ func (c caller) allows(p perm) bool {
 		if !c.Laptop() {
 			return false
 		}
+	case permReports, permMembersRead, permMembers, permPacks:
+		// These cover the whole node, not an area: a phone limited to
+		// areas does not reach them.
+		if !c.Laptop() && c.Areas != nil {
+			return false
+		}
 	}
 	return slices.Contains(rolePerms[c.Role], p)
 }

@@ -32,7 +32,7 @@ func TestEveryScreenFitsAPhone(t *testing.T) {
 	if err := chromedp.Run(ctx, chromedp.Evaluate(`Array.from(document.querySelectorAll('header a[id^="nav-"]')).map(a => a.getAttribute('href'))`, &links)); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"/directory", "/outreach", "/outreach/new", "/conflicts", "/sync", "/packs", "/devices", "/reports"} {
+	for _, want := range []string{"/directory", "/outreach", "/outreach/new", "/conflicts", "/sync", "/packs", "/devices", "/reports", "/pairing"} {
 		found := false
 		for _, l := range links {
 			found = found || l == want
