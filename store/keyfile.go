@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -118,7 +119,15 @@ func (kf *keyFile) wrapAD() []byte {
 }
 
 func kek(pass []byte, r kdfRecord) []byte {
-	return argon2.IDKey(pass, r.Salt, r.Time, r.MemoryKiB, r.Threads, chacha20poly1305.KeySize)
+	k := argon2.IDKey(pass, r.Salt, r.Time, r.MemoryKiB, r.Threads, chacha20poly1305.KeySize)
+	// The derivation's buffer (64 MiB by default) is garbage now: hand
+	// it back to the system at once rather than minutes later, since an
+	// old laptop runs the browser beside the node. An unlock is rare;
+	// the collection costs milliseconds.
+	if r.MemoryKiB >= 16<<10 {
+		debug.FreeOSMemory()
+	}
+	return k
 }
 
 // wrapKey wraps master under pass with fresh salt and nonce.
