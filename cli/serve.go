@@ -15,6 +15,7 @@ import (
 )
 
 type serveCmd struct {
+	logFile  string
 	addr     string
 	lan      string
 	idle     time.Duration
@@ -28,7 +29,8 @@ func (*serveCmd) Name() string     { return "serve" }
 func (*serveCmd) Synopsis() string { return "serve the local HTTP API (starts locked)" }
 func (*serveCmd) Usage() string {
 	return `Usage: floe serve [--http ADDR] [--lan ADDR] [--idle-lock D] [--sync=false]
-                  [--listen ADDR]... [--interval D] [--daily-bytes N] [--dir DIR]
+                  [--listen ADDR]... [--interval D] [--daily-bytes N]
+                  [--log-file FILE] [--dir DIR]
 
 Serves the node's web app (docs/webapp.md) and HTTP API (docs/api.md) on
 this laptop only, until interrupted: open http://127.0.0.1:7421/ in a
@@ -54,6 +56,10 @@ web app's sync screen shows each peer and today's use of the budget.
 Locking stops sync with the rest. --sync=false leaves sync to 'floe
 sync' or a 'floe node run' started when the app is not running (only
 one program at a time can open a node).
+
+It logs to stderr, or with --log-file FILE to a file of JSON lines that
+rotates at 10 MiB, keeping 5 old files (FILE.1 to FILE.5): what a
+service wants. Logs never hold record content.
 `
 }
 func (c *serveCmd) Flags(fs *flag.FlagSet) {
@@ -61,6 +67,7 @@ func (c *serveCmd) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.lan, "lan", "", "also serve paired phones here over HTTPS, e.g. "+httpapi.DefaultLANAddr+" (off unless given)")
 	fs.DurationVar(&c.idle, "idle-lock", httpapi.DefaultIdleLock, "lock the node after this long with no request")
 	fs.BoolVar(&c.sync, "sync", true, "sync with peers while unlocked")
+	fs.StringVar(&c.logFile, "log-file", "", "log to this file (JSON lines, rotated at 10 MiB, 5 kept) instead of stderr")
 	fs.Var(&c.listen, "listen", "sync: a libp2p TCP address to listen on; may repeat (default "+node.DefaultDaemonListen+")")
 	fs.DurationVar(&c.interval, "interval", 5*time.Minute, "sync: how often to sync with each peer")
 	fs.Var(&c.daily, "daily-bytes", "sync: the daily budget for a metered link (bytes, or 50MB); 0 removes it")
@@ -77,7 +84,12 @@ func (c *serveCmd) Run(ctx context.Context, env *Env, args []string) error {
 		return errors.New("no Floe node in " + dir + "; run 'floe init'")
 	}
 	opts := nodeOptions()
-	opts.Logger = slog.New(slog.NewTextHandler(env.IO.Err, nil))
+	log, closeLog, err := daemonLogger(env, c.logFile, slog.LevelInfo)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	opts.Logger = log
 	cfg := httpapi.Config{Dir: dir, Options: opts, IdleLock: c.idle, Logger: opts.Logger}
 	if c.sync {
 		d := &node.DaemonOptions{Interval: c.interval, DailyBytes: c.daily.ptr()}
