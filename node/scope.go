@@ -40,7 +40,13 @@ func (h holdRule) holds(e *sp.Entry) bool {
 // offerFilter is the filter of a session or bundle with peer; nil means
 // no filter (both may hold everything).
 func (n *Node) offerFilter(peer sp.DeviceID) func(*sp.Entry) bool {
-	me, them := n.holdRuleOf(n.id), n.holdRuleOf(peer)
+	return n.filterFor(n.holdRuleOf(peer))
+}
+
+// filterFor is the filter of a session or bundle with a device that
+// holds by rule them; nil means no filter.
+func (n *Node) filterFor(them holdRule) func(*sp.Entry) bool {
+	me := n.holdRuleOf(n.id)
 	if me.ok && them.ok && me.cert.readsAll() && them.cert.readsAll() {
 		return nil
 	}

@@ -95,9 +95,9 @@ const (
 	metaIndex = "store.index"
 )
 
-// layoutVersion is the version of the key layout above, kept in the
+// LayoutVersion is the version of the key layout above, kept in the
 // metaFormat row. Bump it on any change to this file.
-const layoutVersion = 1
+const LayoutVersion = 1
 
 const (
 	hashLen   = len(sp.EntryHash{})

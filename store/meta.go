@@ -102,7 +102,7 @@ func (s *Store) readState(txn *badger.Txn) (stateRow, error) {
 func (s *Store) initMeta() error {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
-	k, v := s.sealRow(metaFormat, &formatRow{Layout: layoutVersion})
+	k, v := s.sealRow(metaFormat, &formatRow{Layout: LayoutVersion})
 	if err := txn.Set(k, v); err != nil {
 		return s.writeError(err, false)
 	}
@@ -138,8 +138,8 @@ func (s *Store) checkMeta() error {
 		if err := sp.UnmarshalStrict(b, &f); err != nil {
 			return s.integrity("the format row", "%v", err)
 		}
-		if f.Layout != layoutVersion {
-			return fmt.Errorf("the store in %s has layout version %d, and this Floe reads version %d; use a newer Floe", s.dir, f.Layout, layoutVersion)
+		if f.Layout != LayoutVersion {
+			return fmt.Errorf("the store in %s has layout version %d, and this Floe reads version %d; use a newer Floe", s.dir, f.Layout, LayoutVersion)
 		}
 		_, err = s.readState(txn)
 		return err
