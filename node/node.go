@@ -60,6 +60,7 @@ type Node struct {
 	kmu        sync.Mutex               // guards keys
 	keys       map[string][]byte        // unwrapped group secrets, dropped by Lock
 	budgetMu   sync.Mutex               // serializes the daily budget's counters
+	counters   counters                 // since the node opened, for metrics
 }
 
 // ErrLocked means the node was locked: its keys are gone from memory.

@@ -505,6 +505,7 @@ func progressOf(peer sp.DeviceID, st sp.Stats, el time.Duration) SyncProgress {
 func (n *Node) recordSession(ctx context.Context, peer sp.DeviceID, res *SyncResult, err error, dig sp.Digest, snapshot, received []sp.SyncKey) {
 	now := n.now()
 	st := res.Stats
+	n.counters.count(res, err)
 	uerr := n.updatePeer(peer, false, func(p *Peer) {
 		p.LastTry = unixMilli(now)
 		p.BytesOut += uint64(st.Out.Total())

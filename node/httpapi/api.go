@@ -60,6 +60,8 @@ type Server struct {
 	lastUse time.Time
 	log     *slog.Logger
 	sync    syncDaemon // the sync daemon while unlocked (syncpage.go)
+	// httpStats count the API's answers (metrics.go).
+	httpStats httpCounters
 
 	// lastUse is the laptop's session's last use; deviceUse is a paired
 	// phone's, which keeps the node open after the laptop's session has
@@ -112,6 +114,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/conflicts", s.wrap(true, guard(permRead, s.conflicts)))
 	mux.HandleFunc("POST /api/v1/conflicts/resolve", s.wrap(true, guard(permResolve, s.resolve)))
 	s.syncRoutes(mux)
+	s.metricsRoutes(mux)
 	s.packRoutes(mux)
 	s.memberRoutes(mux)
 	s.reportRoutes(mux)
@@ -134,12 +137,14 @@ func (s *Server) wrap(auth bool, h handler) http.HandlerFunc {
 // wrapLimit is wrap with another body cap (a pack upload is larger).
 func (s *Server) wrapLimit(auth bool, limit int64, h handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		s.httpStats.requests.Add(1)
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		var n *node.Node
 		if auth {
 			var c caller
 			var err *apiError
 			if n, c, err = s.session(r); err != nil {
+				s.httpStats.countErr(err.Status)
 				writeErr(w, err)
 				return
 			}
@@ -151,6 +156,7 @@ func (s *Server) wrapLimit(auth bool, limit int64, h handler) http.HandlerFunc {
 			if !errors.As(err, &ae) {
 				ae = classify(err)
 			}
+			s.httpStats.countErr(ae.Status)
 			writeErr(w, ae)
 			return
 		}
