@@ -66,7 +66,8 @@ func commands() []command {
 	return []command{
 		&initCmd{}, newDirCmd(), newOutreachCmd(), &statusCmd{}, &conflictsCmd{}, &resolveCmd{},
 		&peerCmd{}, &syncCmd{}, &bundleCmd{}, &nodeCmd{}, &memberCmd{}, &simCmd{},
-		&verifyCmd{}, &passphraseCmd{}, &wipeCmd{}, &lockCmd{}, &auditCmd{}, &packCmd{}, &serveCmd{}, &demoCmd{}, &benchCmd{}, &versionCmd{}, &doctorCmd{},
+		&verifyCmd{}, &passphraseCmd{}, &wipeCmd{}, &lockCmd{}, &auditCmd{}, &packCmd{}, &serveCmd{}, &demoCmd{}, &benchCmd{}, &versionCmd{}, &doctorCmd{}, &soakCmd{},
+		&serviceCmd{},
 	}
 }
 
