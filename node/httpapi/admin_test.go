@@ -8,8 +8,6 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -27,42 +25,6 @@ import (
 // The packs and devices screens and their API: what an admin, a
 // coordinator, a trainer and an outreach worker each reach, the packs a
 // laptop refuses, and a revocation that really revokes.
-
-// noCanary fails the test if a response shows the planted location.
-func noCanary(t *testing.T, where string, body []byte) {
-	t.Helper()
-	if bytes.Contains(bytes.ToLower(body), bytes.ToLower([]byte(fieldkit.CanaryMarker))) {
-		t.Fatalf("%s shows the planted shelter location", where)
-	}
-}
-
-// call is fixture.do with any body and content type; every answer is
-// searched for the planted location.
-func (f *fixture) call(method, path, ctype string, body []byte) (int, map[string]any, []byte) {
-	f.t.Helper()
-	req, _ := http.NewRequest(method, f.ts.URL+path, bytes.NewReader(body))
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	if f.token != "" {
-		req.Header.Set("Authorization", "Bearer "+f.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	noCanary(f.t, method+" "+path, raw)
-	var m map[string]any
-	json.Unmarshal(raw, &m)
-	return resp.StatusCode, m, raw
-}
-
-func (f *fixture) json(method, path, body string) (int, map[string]any, []byte) {
-	f.t.Helper()
-	return f.call(method, path, "application/json", []byte(body))
-}
 
 func (f *fixture) list(path string) []map[string]any {
 	f.t.Helper()
@@ -87,44 +49,6 @@ func wantErr(t *testing.T, what string, code int, m map[string]any, status int, 
 			t.Fatalf("%s: the message %q does not say %q", what, msg, w)
 		}
 	}
-}
-
-// joinLaptop admits a laptop of role to the fixture's network (the
-// fixture must be locked: the admin's node is opened here) and serves
-// it, locked, as a fixture of its own.
-func joinLaptop(t *testing.T, f *fixture, role string, areas ...string) *fixture {
-	t.Helper()
-	ctx := context.Background()
-	admin, err := node.Open(ctx, f.srv.cfg.Dir, []byte(pass), f.srv.cfg.Options)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	inv, err := admin.MakeInvite(node.InviteOptions{Role: role, Areas: areas})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := f.srv.cfg.Options
-	opts.Join, opts.Audiences = &inv, nil
-	dir := filepath.Join(t.TempDir(), role)
-	n, err := node.Init(ctx, dir, []byte(pass), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
-	req, err := n.MakeJoinRequest(role + " laptop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.Admit(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	swapEntries(t, admin, n)
-	g := &fixture{t: t, now: f.now}
-	g.srv = New(Config{Dir: dir, Options: opts, Now: func() time.Time { return g.now }})
-	g.ts = httptest.NewServer(g.srv.Handler())
-	t.Cleanup(func() { g.ts.Close(); g.srv.Close() })
-	return g
 }
 
 // testPacks are packs of the sample spreadsheet.
@@ -156,15 +80,12 @@ func buildTestPacks(t *testing.T, f *fixture) testPacks {
 		if rep, err := n.BuildPack(ctx, rows, false, opts, &buf); err != nil {
 			t.Fatalf("building a pack: %v %v", err, rep.Problems)
 		}
-		noCanary(t, "a pack", buf.Bytes())
+		noLeak(t, "a pack", buf.Bytes())
 		return buf.Bytes()
 	}
 	var p testPacks
-	tr := joinLaptop(t, f, node.RoleTrainer, "directory:*")
-	trainer, err := node.Open(ctx, tr.srv.cfg.Dir, []byte(pass), tr.srv.cfg.Options)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin, trainer, _, _ := joinNodes(t, f, node.RoleTrainer, "directory:*")
+	admin.Close()
 	defer trainer.Close()
 	sheet := rows()
 	p.full = build(trainer, sheet, node.PackBuildOptions{Name: "kivalliq-services"})
@@ -413,17 +334,8 @@ func TestMembersAPI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the invite text does not decode: %v", err)
 	}
-	opts := f.srv.cfg.Options
-	opts.Join, opts.Audiences = &inv, nil
-	n, err := node.Init(context.Background(), filepath.Join(t.TempDir(), "new"), []byte(pass), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jr, err := n.MakeJoinRequest("field laptop 7")
+	n, jr, _, _ := newJoiner(t, f, inv, "field laptop 7")
 	n.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
 	request := node.EncodeJoinRequest(jr)
 
 	code, m, _ = f.call("POST", "/api/v1/members/admit", "text/plain", []byte("hello"))
@@ -517,52 +429,6 @@ func toStrings(v any) []string {
 	return out
 }
 
-// webClient is a browser's session on f: a cookie jar, unlocked.
-type webClient struct {
-	t *testing.T
-	c *http.Client
-	f *fixture
-}
-
-func newWebClient(t *testing.T, f *fixture) *webClient {
-	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	w := &webClient{t: t, c: &http.Client{Jar: jar}, f: f}
-	code, body := w.post("/unlock", url.Values{"passphrase": {pass}})
-	if code != 200 || !strings.Contains(body, `id="q"`) {
-		t.Fatalf("the unlock: %d %s", code, body)
-	}
-	return w
-}
-
-func (w *webClient) read(resp *http.Response, err error) (int, string) {
-	w.t.Helper()
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	where := resp.Request.Method + " " + resp.Request.URL.Path
-	noCanary(w.t, where, b)
-	// Every page, an error's too, keeps the headers that keep it out of
-	// caches and other sites.
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") &&
-		(resp.Header.Get("Content-Security-Policy") == "" || resp.Header.Get("Cache-Control") != "no-store") {
-		w.t.Fatalf("%s (%d) went out without its security headers: %v", where, resp.StatusCode, resp.Header)
-	}
-	return resp.StatusCode, string(b)
-}
-
-func (w *webClient) get(path string) (int, string) {
-	w.t.Helper()
-	return w.read(w.c.Get(w.f.ts.URL + path))
-}
-
-func (w *webClient) post(path string, form url.Values) (int, string) {
-	w.t.Helper()
-	return w.read(w.c.PostForm(w.f.ts.URL+path, form))
-}
-
 // upload sends a pack with the page's form.
 func (w *webClient) upload(name string, data []byte, action string) (int, string) {
 	w.t.Helper()
@@ -572,7 +438,8 @@ func (w *webClient) upload(name string, data []byte, action string) (int, string
 	fw.Write(data)
 	mw.WriteField("action", action)
 	mw.Close()
-	return w.read(w.c.Post(w.f.ts.URL+"/packs", mw.FormDataContentType(), &b))
+	resp, body := w.read(w.c.Post(w.f.ts.URL+"/packs", mw.FormDataContentType(), &b))
+	return resp.StatusCode, body
 }
 
 var textareaRE = regexp.MustCompile(`(?s)<textarea id="invite-text"[^>]*\breadonly\b[^>]*>(.*?)</textarea>`)
@@ -645,13 +512,7 @@ func TestDevicesPage(t *testing.T) {
 		t.Fatalf("an invite for an unknown role: %d\n%s", code, body)
 	}
 	// Its join request, pasted.
-	opts := f.srv.cfg.Options
-	opts.Join, opts.Audiences = &inv, nil
-	n, err := node.Init(context.Background(), filepath.Join(t.TempDir(), "trainer"), []byte(pass), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jr, _ := n.MakeJoinRequest("trainer's new laptop")
+	n, jr, _, _ := newJoiner(t, f, inv, "trainer's new laptop")
 	n.Close()
 	code, body = w.post("/devices/admit", url.Values{"request": {"FLOE JOIN REQUEST v1\nnot base64!"}})
 	if code != 400 || !strings.Contains(body, "not a valid Floe join request") || !strings.Contains(body, "not base64!") {
@@ -817,13 +678,8 @@ func TestAdminScreensOnAPhone(t *testing.T) {
 		})
 	}
 	var invite, state, page string
-	steps := []chromedp.Action{
-		chromedp.EmulateViewport(390, 844),
-		chromedp.Navigate(f.ts.URL + "/"),
-		chromedp.WaitVisible("#passphrase", chromedp.ByID),
-		chromedp.SendKeys("#passphrase", pass, chromedp.ByID),
-		chromedp.Click("#unlock", chromedp.ByID),
-		chromedp.WaitVisible("#q", chromedp.ByID),
+	steps := append([]chromedp.Action{chromedp.EmulateViewport(390, 844)}, unlockInBrowser(f.ts.URL)...)
+	steps = append(steps,
 		chromedp.Click("#nav-devices", chromedp.ByID),
 		chromedp.WaitVisible("#invite-form", chromedp.ByID),
 		fits("the devices page"),
@@ -857,7 +713,7 @@ func TestAdminScreensOnAPhone(t *testing.T) {
 		chromedp.WaitVisible("#invite-form", chromedp.ByID),
 		fits("the devices page in French"),
 		chromedp.OuterHTML("html", &page, chromedp.ByQuery),
-	}
+	)
 	// The browser starts with the test's context; each step has a
 	// shorter one, so a step that never happens says which it was.
 	if err := chromedp.Run(ctx); err != nil {
@@ -879,5 +735,5 @@ func TestAdminScreensOnAPhone(t *testing.T) {
 	if !strings.Contains(state, "lost on the land") {
 		t.Fatalf("the revoked device's row: %q", state)
 	}
-	noCanary(t, "the devices page", []byte(page))
+	noLeak(t, "the devices page", []byte(page))
 }

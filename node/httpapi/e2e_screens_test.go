@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -14,17 +13,11 @@ import (
 func TestEveryScreenFitsAPhone(t *testing.T) {
 	f := newFixture(t)
 	makeHoursConflict(t, f)
-	ts := httptest.NewServer(f.srv.Handler())
-	defer ts.Close()
 	ctx, cancel := browser(t)
 	defer cancel()
 	if err := chromedp.Run(ctx,
 		chromedp.EmulateViewport(390, 844),
-		chromedp.Navigate(ts.URL+"/"),
-		chromedp.WaitVisible("#passphrase", chromedp.ByID),
-		chromedp.SendKeys("#passphrase", pass, chromedp.ByID),
-		chromedp.Click("#unlock", chromedp.ByID),
-		chromedp.WaitVisible("#q", chromedp.ByID),
+		unlockInBrowser(f.ts.URL),
 	); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +39,7 @@ func TestEveryScreenFitsAPhone(t *testing.T) {
 		var scroll, width int
 		var h1 string
 		err := chromedp.Run(ctx,
-			chromedp.Navigate(ts.URL+p),
+			chromedp.Navigate(f.ts.URL+p),
 			chromedp.WaitVisible("main", chromedp.ByQuery),
 			chromedp.Evaluate(`document.documentElement.scrollWidth`, &scroll),
 			chromedp.Evaluate(`document.documentElement.clientWidth`, &width),

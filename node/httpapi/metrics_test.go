@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"bufio"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,18 +12,11 @@ import (
 // checking the text format as it goes: every sample has HELP and TYPE.
 func readMetrics(t *testing.T, f *fixture) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(f.ts.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	resp, _, body := request(t, http.DefaultClient, f.ts.URL, "", "GET", "/metrics", "", nil)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain; version=0.0.4") {
 		t.Fatalf("/metrics: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	if l := leaks(body); l != nil {
-		t.Fatalf("/metrics shows the planted location (as %q)", l)
-	}
+	noLeak(t, "/metrics", body)
 	out := map[string]float64{}
 	typed := map[string]bool{}
 	sc := bufio.NewScanner(strings.NewReader(string(body)))

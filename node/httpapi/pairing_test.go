@@ -11,17 +11,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
+	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/floe-north/floe/fieldkit"
 	"github.com/floe-north/floe/node"
 	sp "github.com/floe-north/floe/syncproto"
 )
@@ -109,39 +106,36 @@ func pairFixOn(t *testing.T, f *fixture) *pairFix {
 	return p
 }
 
-// pairNoCanary fails the test if a response shows a sealed location.
-func pairNoCanary(t *testing.T, what string, raw []byte) {
-	t.Helper()
-	if bytes.Contains(bytes.ToLower(raw), bytes.ToLower([]byte(fieldkit.CanaryMarker))) {
-		t.Fatalf("%s shows a sealed location", what)
-	}
-}
-
+// pairCall is request with no Content-Type, and every answer searched
+// for the planted location.
 func pairCall(t *testing.T, c *http.Client, base, token, method, path, body string) (int, map[string]any, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	pairNoCanary(t, method+" "+path, raw)
-	var m map[string]any
-	json.Unmarshal(raw, &m)
+	resp, m, raw := request(t, c, base, token, method, path, "", []byte(body))
+	noLeak(t, method+" "+path, raw)
 	return resp.StatusCode, m, raw
+}
+
+// noRedirects is a client that shows each redirect rather than follow it.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// directoryWith asks the laptop's web app for the directory with session
+// as its cookie; it returns the status and where a redirect leads.
+func (p *pairFix) directoryWith(session string) (int, string) {
+	p.t.Helper()
+	req, _ := http.NewRequest("GET", p.ts.URL+"/directory", nil)
+	req.AddCookie(&http.Cookie{Name: cookieName, Value: session})
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Location")
 }
 
 // laptop calls the API on loopback with the laptop's session.
 func (p *pairFix) laptop(method, path, body string) (int, map[string]any, []byte) {
 	p.t.Helper()
-	return pairCall(p.t, http.DefaultClient, p.ts.URL, p.token, method, path, body)
+	return p.call(method, path, "", []byte(body))
 }
 
 // phone calls the LAN listener with a pinned client.
@@ -276,15 +270,8 @@ func TestPairingFlow(t *testing.T) {
 
 	// A device token is not a web session, and the laptop's session is
 	// not for the LAN.
-	req, _ := http.NewRequest("GET", p.ts.URL+"/directory", nil)
-	req.AddCookie(&http.Cookie{Name: cookieName, Value: tok})
-	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
-		t.Fatalf("the web app took a phone's token as its cookie: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	if st, where := p.directoryWith(tok); st != http.StatusSeeOther || where != "/" {
+		t.Fatalf("the web app took a phone's token as its cookie: %d %s", st, where)
 	}
 	if st, m, _ := p.phone(phone, p.token, "GET", "/api/v1/status", ""); st != 403 || m["code"] != "laptop_only" {
 		t.Fatalf("the laptop's session over the LAN: %d %v", st, m)
@@ -360,45 +347,6 @@ func TestPairingCodeRules(t *testing.T) {
 	}
 }
 
-// pairMemberLaptop admits a laptop of role and areas to the fixture's network
-// and serves it, with its own LAN listener.
-func pairMemberLaptop(t *testing.T, f *fixture, role string, areas []string) *pairFix {
-	t.Helper()
-	ctx := context.Background()
-	admin, err := node.Open(ctx, f.srv.cfg.Dir, []byte(pass), f.srv.cfg.Options)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	inv, err := admin.MakeInvite(node.InviteOptions{Role: role, Areas: areas})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := f.srv.cfg.Options
-	opts.Join, opts.Audiences = &inv, nil
-	dir := filepath.Join(t.TempDir(), role)
-	m, err := node.Init(ctx, dir, []byte(pass), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := m.MakeJoinRequest(role)
-	if _, err := admin.Admit(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	swapEntries(t, admin, m)
-	m.Close()
-	g := &fixture{t: t, now: f.now}
-	g.srv = New(Config{Dir: dir, Options: opts})
-	g.ts = pairLoopback(t, g.srv)
-	return pairFixOn(t, g)
-}
-
-func pairLoopback(t *testing.T, s *Server) *httptest.Server {
-	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(func() { ts.Close(); s.Close() })
-	return ts
-}
-
 // A phone never gets more than its laptop: a coordinator's laptop pairs
 // no admin phone; an outreach worker's laptop in Kivalliq pairs only
 // outreach workers, only in Kivalliq.
@@ -416,7 +364,8 @@ func TestPairingWithinTheLaptopsRole(t *testing.T) {
 		}
 	}
 	f := newFixture(t)
-	p := pairMemberLaptop(t, f, node.RoleOutreach, []string{"outreach:kivalliq", "directory:*"})
+	// An outreach worker's laptop in Kivalliq, with a LAN listener of its own.
+	p := pairFixOn(t, joinLaptop(t, f, node.RoleOutreach, "outreach:kivalliq", "directory:*"))
 	p.unlock()
 	if st, m, _ := p.laptop("POST", "/api/v1/pairing", `{"name":"x","role":"coordinator"}`); st != 400 || m["code"] != "bad_role" || !strings.Contains(m["error"].(string), "outreach-worker") {
 		t.Fatalf("a coordinator phone from an outreach worker's laptop: %d %v", st, m)
@@ -640,9 +589,7 @@ func TestLANServesOnlyTheAPI(t *testing.T) {
 
 	// The same certificate after a restart.
 	f.srv.Close()
-	again := New(Config{Dir: f.srv.cfg.Dir, Options: f.srv.cfg.Options, Now: f.srv.cfg.Now})
-	g := &fixture{t: t, srv: again, now: f.now}
-	g.ts = pairLoopback(t, again)
+	g := serveFixture(t, f.srv.cfg.Dir, f.srv.cfg.Options, f.now)
 	g.unlock()
 	_, m, _ := g.do("POST", "/api/v1/pairing", `{"name":"x","role":"trainer"}`)
 	if m["fingerprint"] != fp {
@@ -658,7 +605,7 @@ func TestPhonesKeepTheNodeOpen(t *testing.T) {
 	p := newPairFix(t)
 	p.unlock()
 	phone, tok, _ := p.pair(`{"name":"Annie's phone","role":"outreach-worker"}`)
-	jar := &http.Cookie{Name: cookieName, Value: p.token}
+	session := p.token
 	p.clock.Add(4 * time.Minute)
 	if st, _, _ := p.phone(phone, tok, "GET", "/api/v1/status", ""); st != 200 {
 		t.Fatal("the phone was refused within the idle time")
@@ -671,15 +618,8 @@ func TestPhonesKeepTheNodeOpen(t *testing.T) {
 	if st, m, _ := p.laptop("GET", "/api/v1/status", ""); st != 401 || m["code"] != "bad_token" {
 		t.Fatalf("the laptop's idle session: %d %v", st, m)
 	}
-	req, _ := http.NewRequest("GET", p.ts.URL+"/directory", nil)
-	req.AddCookie(jar)
-	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
-		t.Fatalf("the laptop's browser after its idle time: %d %s, want the unlock page", resp.StatusCode, resp.Header.Get("Location"))
+	if st, where := p.directoryWith(session); st != http.StatusSeeOther || where != "/" {
+		t.Fatalf("the laptop's browser after its idle time: %d %s, want the unlock page", st, where)
 	}
 	if st, _, _ := p.phone(phone, tok, "GET", "/api/v1/outreach", ""); st != 200 {
 		t.Fatal("the phone was refused while it keeps the node open")
@@ -729,9 +669,8 @@ func TestPairedTokenExpires(t *testing.T) {
 // address and the paired phones with a revoke button; the laptop only.
 func TestPairingPage(t *testing.T) {
 	p := newPairFix(t)
-	jar := &pairCookies{c: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	jar.post(t, p.ts.URL+"/unlock", "passphrase="+pass)
-	body := jar.post(t, p.ts.URL+"/pairing", "name=Annie%27s+phone&role=outreach-worker&days=30")
+	w := newWebClient(t, p.fixture)
+	_, body := w.post("/pairing", url.Values{"name": {"Annie's phone"}, "role": {"outreach-worker"}, "days": {"30"}})
 	code := regexp.MustCompile(`id="code" lang="zxx">([0-9]{5}-[0-9]{5})<`).FindStringSubmatch(body)
 	if code == nil || !strings.Contains(body, p.lanURL) || !strings.Contains(body, `/static/pairing.css`) {
 		t.Fatalf("the page after making a code:\n%s", body)
@@ -746,20 +685,20 @@ func TestPairingPage(t *testing.T) {
 	if st, m, _ := p.phone(phone, "", "POST", "/api/v1/pair", `{"code":"`+code[1]+`"}`); st != 201 {
 		t.Fatalf("pairing with the page's code: %d %v", st, m)
 	}
-	body = jar.get(t, p.ts.URL+"/pairing")
+	_, body = w.get("/pairing")
 	if !strings.Contains(body, "Annie&#39;s phone") || !strings.Contains(body, `class="revoke"`) {
 		t.Fatalf("the page does not list the phone:\n%s", body)
 	}
 	id := regexp.MustCompile(`name="id" value="([0-9a-f]+)"`).FindStringSubmatch(body)
-	jar.post(t, p.ts.URL+"/pairing/revoke", "id="+id[1])
-	body = jar.get(t, p.ts.URL+"/pairing?revoked=1")
+	w.post("/pairing/revoke", url.Values{"id": {id[1]}})
+	_, body = w.get("/pairing?revoked=1")
 	if strings.Contains(body, `class="revoke"`) || !strings.Contains(body, "Revoked") {
 		t.Fatalf("the page after revoking:\n%s", body)
 	}
 	// In French, every string of the screen is translated; in Inuktitut,
 	// a string not translated yet shows in English, marked.
-	jar.get(t, p.ts.URL+"/lang?l=fr&next=/pairing")
-	if body := jar.get(t, p.ts.URL+"/pairing"); !strings.Contains(body, "Jumeler un téléphone") {
+	w.get("/lang?l=fr&next=/pairing")
+	if _, body := w.get("/pairing"); !strings.Contains(body, "Jumeler un téléphone") {
 		t.Fatalf("the page in French:\n%s", body)
 	}
 	for k := range translations["en"] {
@@ -767,61 +706,19 @@ func TestPairingPage(t *testing.T) {
 			t.Errorf("%s is not translated into French", k)
 		}
 	}
-	jar.get(t, p.ts.URL+"/lang?l=iu&next=/pairing")
-	if body := jar.get(t, p.ts.URL+"/pairing"); !strings.Contains(body, `<span class="missing" lang="en" title="not translated yet">Pair a phone</span>`) {
+	w.get("/lang?l=iu&next=/pairing")
+	if _, body := w.get("/pairing"); !strings.Contains(body, `<span class="missing" lang="en" title="not translated yet">Pair a phone</span>`) {
 		t.Fatalf("the page in Inuktitut does not mark the English title:\n%s", body)
 	}
 	// Without the laptop's session: the unlock page.
-	resp, err := jar.c.Get(p.ts.URL + "/pairing")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
+	if resp, _, _ := request(t, noRedirects, p.ts.URL, "", "GET", "/pairing", "", nil); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("the pairing page without a session: %d", resp.StatusCode)
 	}
-	if body := (&pairCookies{c: jar.c}).post(t, p.ts.URL+"/pairing", "name=x&role=admin"); strings.Contains(body, `id="code"`) {
+	_, _, raw := request(t, noRedirects, p.ts.URL, "", "POST", "/pairing", "application/x-www-form-urlencoded", []byte("name=x&role=admin"))
+	noLeak(t, "POST /pairing", raw)
+	if bytes.Contains(raw, []byte(`id="code"`)) {
 		t.Fatal("a code was made without the laptop's session")
 	}
-}
-
-// pairCookies keeps the floe_session and floe_lang cookies by hand, so
-// the tests see each redirect.
-type pairCookies struct {
-	c       *http.Client
-	cookies []*http.Cookie
-}
-
-func (j *pairCookies) do(t *testing.T, req *http.Request) string {
-	t.Helper()
-	for _, c := range j.cookies {
-		req.AddCookie(c)
-	}
-	resp, err := j.c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	for _, c := range resp.Cookies() {
-		j.cookies = slices.DeleteFunc(j.cookies, func(o *http.Cookie) bool { return o.Name == c.Name })
-		j.cookies = append(j.cookies, c)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	pairNoCanary(t, req.URL.Path, raw)
-	return string(raw)
-}
-
-func (j *pairCookies) get(t *testing.T, url string) string {
-	t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	return j.do(t, req)
-}
-
-func (j *pairCookies) post(t *testing.T, url, form string) string {
-	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(form))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	return j.do(t, req)
 }
 
 // The pairing screen on a phone-sized browser: the code is large, and
@@ -838,11 +735,7 @@ func TestPairingScreenOnAPhone(t *testing.T) {
 	var code string
 	err := chromedp.Run(ctx,
 		chromedp.EmulateViewport(360, 740),
-		chromedp.Navigate(p.ts.URL+"/"),
-		chromedp.WaitVisible("#passphrase", chromedp.ByID),
-		chromedp.SendKeys("#passphrase", pass, chromedp.ByID),
-		chromedp.Click("#unlock", chromedp.ByID),
-		chromedp.WaitVisible("#q", chromedp.ByID),
+		unlockInBrowser(p.ts.URL),
 		chromedp.Navigate(p.ts.URL+"/pairing"),
 		chromedp.WaitVisible("#name", chromedp.ByID),
 		chromedp.SendKeys("#name", "Joanasie's phone", chromedp.ByID),

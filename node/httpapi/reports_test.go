@@ -5,16 +5,9 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
-	"net/url"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/floe-north/floe/fieldkit"
 	"github.com/floe-north/floe/node"
@@ -77,28 +70,13 @@ func reportFixture(t *testing.T) (*fixture, string) {
 	return f, shelter
 }
 
-// reportGet is a GET with the fixture's token, returning the response too.
-func (f *fixture) reportGet(path string) (*http.Response, []byte) {
-	f.t.Helper()
-	req, _ := http.NewRequest("GET", f.ts.URL+path, nil)
-	if f.token != "" {
-		req.Header.Set("Authorization", "Bearer "+f.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp, raw
-}
-
-// noReportLeak fails when a response shows anything of a record but counts and
-// community names.
+// noReportLeak fails when a response shows the planted location (noLeak)
+// or anything else of a record but counts and community names.
 func noReportLeak(t *testing.T, what string, raw []byte, shelter string) {
 	t.Helper()
+	noLeak(t, what, raw)
 	low := strings.ToLower(string(raw))
-	for _, leak := range []string{fieldkit.CanaryMarker, "imaginary lane", "S-7K3Q", "S-4R4R", "co-op", "health hut", "legal aid", "safe house", shelter[:8]} {
+	for _, leak := range []string{"imaginary lane", "S-7K3Q", "S-4R4R", "co-op", "health hut", "legal aid", "safe house", shelter[:8]} {
 		if strings.Contains(low, strings.ToLower(leak)) {
 			t.Errorf("%s shows %q", what, leak)
 		}
@@ -190,7 +168,7 @@ func TestReportsAPI(t *testing.T) {
 	}
 
 	// The CSV: the same cells, with the columns named.
-	resp, raw := f.reportGet("/api/v1/reports.csv?from=2026-03&to=2026-05")
+	resp, _, raw := f.send("GET", "/api/v1/reports.csv?from=2026-03&to=2026-05", "", nil)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
 		t.Fatalf("the CSV: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), raw)
 	}
@@ -217,55 +195,22 @@ func TestReportsAPI(t *testing.T) {
 			t.Errorf("CSV %s: %q, want %q (all: %v)", k, rows[k], w, rows)
 		}
 	}
-	if resp, _ := f.reportGet("/api/v1/reports.csv?community=Nowhere"); resp.Header.Get("Content-Disposition") != `attachment; filename="floe-report.csv"` {
+	if resp, _, _ := f.send("GET", "/api/v1/reports.csv?community=Nowhere", "", nil); resp.Header.Get("Content-Disposition") != `attachment; filename="floe-report.csv"` {
 		t.Errorf("an empty report's file name: %q", resp.Header.Get("Content-Disposition"))
 	}
-}
-
-// reportLaptop admits a laptop with role to the fixture's network, gives it
-// the admin's entries, and serves it, unlocked.
-func reportLaptop(t *testing.T, f *fixture, role string) *fixture {
-	t.Helper()
-	ctx := context.Background()
-	admin, err := node.Open(ctx, f.srv.cfg.Dir, []byte(pass), f.srv.cfg.Options)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	inv, err := admin.MakeInvite(node.InviteOptions{Role: role, Areas: []string{"*:*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := f.srv.cfg.Options
-	opts.Join, opts.Audiences = &inv, nil
-	dir := filepath.Join(t.TempDir(), role)
-	n, err := node.Init(ctx, dir, []byte(pass), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := n.MakeJoinRequest(role)
-	if _, err := admin.Admit(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	swapEntries(t, admin, n)
-	n.Close()
-	g := &fixture{t: t, now: f.now}
-	g.srv = New(Config{Dir: dir, Options: opts, Now: func() time.Time { return g.now }})
-	g.ts = httptest.NewServer(g.srv.Handler())
-	t.Cleanup(func() { g.ts.Close(); g.srv.Close() })
-	g.unlock()
-	return g
 }
 
 // A coordinator's laptop gets the same report; an outreach worker's gets
 // none, by API or by browser, and no menu link to it.
 func TestReportsByRole(t *testing.T) {
 	f, shelter := reportFixture(t)
-	coord := reportLaptop(t, f, node.RoleCoordinator)
+	coord := joinLaptop(t, f, node.RoleCoordinator, "*:*")
+	coord.unlock()
 	if code, _, raw := coord.do("GET", "/api/v1/reports?community=Testville", ""); code != 200 || !strings.Contains(string(raw), `"health": "x"`) {
 		t.Errorf("a coordinator's report: %d %s", code, raw)
 	}
-	worker := reportLaptop(t, f, node.RoleOutreach)
+	worker := joinLaptop(t, f, node.RoleOutreach, "*:*")
+	worker.unlock()
 	for _, p := range []string{"/api/v1/reports", "/api/v1/reports.csv"} {
 		code, m, raw := worker.do("GET", p, "")
 		if msg, _ := m["error"].(string); code != 403 || m["code"] != "wrong_role" || !strings.Contains(msg, "outreach-worker") {
@@ -273,48 +218,24 @@ func TestReportsByRole(t *testing.T) {
 		}
 		noReportLeak(t, p+" for an outreach worker", raw, shelter)
 	}
-	c := reportBrowser(t, worker)
+	w := newWebClient(t, worker)
 	for _, p := range []string{"/reports", "/reports.csv"} {
-		resp, body := reportBrowse(t, c, worker.ts.URL+p)
+		resp, body := w.fetch(p)
 		if resp.StatusCode != 403 || !strings.Contains(body, "may not see reports") || strings.Contains(body, "Testville") {
 			t.Errorf("%s for an outreach worker: %d\n%s", p, resp.StatusCode, body)
 		}
 	}
-	if _, body := reportBrowse(t, c, worker.ts.URL+"/directory"); strings.Contains(body, `id="nav-reports"`) {
+	if _, body := w.fetch("/directory"); strings.Contains(body, `id="nav-reports"`) {
 		t.Error("an outreach worker's menu links to reports")
 	}
-}
-
-// reportBrowser is a cookie session unlocked by the form, as a browser's.
-func reportBrowser(t *testing.T, f *fixture) *http.Client {
-	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	resp, err := c.PostForm(f.ts.URL+"/unlock", url.Values{"passphrase": {pass}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return c
-}
-
-func reportBrowse(t *testing.T, c *http.Client, u string) (*http.Response, string) {
-	t.Helper()
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
 }
 
 // The reports screen: the table (scrollable on a phone), the filter, the
 // CSV link for the same months, a bad month explained, and French.
 func TestReportsPage(t *testing.T) {
 	f, shelter := reportFixture(t)
-	c := reportBrowser(t, f)
-	resp, body := reportBrowse(t, c, f.ts.URL+"/reports")
+	w := newWebClient(t, f)
+	resp, body := w.fetch("/reports")
 	if resp.StatusCode != 200 {
 		t.Fatalf("the reports screen: %d\n%s", resp.StatusCode, body)
 	}
@@ -330,19 +251,19 @@ func TestReportsPage(t *testing.T) {
 		}
 	}
 
-	resp, body = reportBrowse(t, c, f.ts.URL+"/reports?from=2026-04&to=2026-05&community=testville")
+	resp, body = w.fetch("/reports?from=2026-04&to=2026-05&community=testville")
 	if resp.StatusCode != 200 || !strings.Contains(body, `<option selected>Testville</option>`) || strings.Contains(body, "2026-03") ||
 		!strings.Contains(body, `href="/reports.csv?community=testville&amp;from=2026-04&amp;to=2026-05"`) {
 		t.Errorf("Testville from April: %d\n%s", resp.StatusCode, body)
 	}
-	resp, csvBody := reportBrowse(t, c, f.ts.URL+"/reports.csv?community=testville&from=2026-04&to=2026-05")
+	resp, csvBody := w.fetch("/reports.csv?community=testville&from=2026-04&to=2026-05")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Disposition") != `attachment; filename="floe-report-2026-04-2026-05.csv"` ||
 		!strings.Contains(csvBody, "\nTestville,2026-04,<5,<5,0,<5,0,0,0,0,0,<5\n") || strings.Count(csvBody, "\n") != 2 {
 		t.Errorf("the screen's CSV: %d %q\n%s", resp.StatusCode, resp.Header.Get("Content-Disposition"), csvBody)
 	}
 
 	for _, p := range []string{"/reports?from=2026-13", "/reports.csv?from=2026-13"} {
-		resp, body = reportBrowse(t, c, f.ts.URL+p)
+		resp, body = w.fetch(p)
 		if resp.StatusCode != 400 || !strings.Contains(body, `id="error">from &#34;2026-13&#34; is not a month`) || !strings.Contains(body, "<option>Testville</option>") {
 			t.Errorf("%s: %d\n%s", p, resp.StatusCode, body)
 		}
@@ -350,13 +271,13 @@ func TestReportsPage(t *testing.T) {
 			t.Errorf("%s: the refusal has no content security policy (%q)", p, csp)
 		}
 	}
-	resp, body = reportBrowse(t, c, f.ts.URL+"/reports?community=Nowhere")
+	resp, body = w.fetch("/reports?community=Nowhere")
 	if resp.StatusCode != 200 || !strings.Contains(body, `id="none"`) || strings.Contains(body, `id="csv"`) {
 		t.Errorf("a community with no records: %d\n%s", resp.StatusCode, body)
 	}
 
-	reportBrowse(t, c, f.ts.URL+"/lang?l=fr&next=/")
-	_, body = reportBrowse(t, c, f.ts.URL+"/reports")
+	w.fetch("/lang?l=fr&next=/")
+	_, body = w.fetch("/reports")
 	for _, want := range []string{"<h1>Rapports</h1>", "<th>Orientations</th>", "<th>Refuge</th>", "<th>Service absent du répertoire</th>", "Télécharger le CSV"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the French reports screen lacks %s", want)

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/floe-north/floe/fieldkit"
 	"github.com/floe-north/floe/node"
 )
 
@@ -21,7 +18,7 @@ import (
 func withHub(t *testing.T, f *fixture) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	laptop, hub, _, _ := coordinatorLaptop(t, f)
+	laptop, hub, _, _ := joinNodes(t, f, node.RoleCoordinator, "*:*")
 	if _, err := hub.Add(ctx, node.Directory, []node.Change{{Field: "name/en", Value: "Fictional Ferry Office"}, {Field: "kind", Value: "transport"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -51,9 +48,7 @@ func (f *fixture) syncState() syncState {
 	if code != 200 {
 		f.t.Fatalf("GET /api/v1/sync: %d %s", code, raw)
 	}
-	if bytes.Contains(bytes.ToLower(raw), bytes.ToLower([]byte(fieldkit.CanaryMarker))) {
-		f.t.Fatal("the sync state shows a location")
-	}
+	noLeak(f.t, "the sync state", raw)
 	var st syncState
 	if err := json.Unmarshal(raw, &st); err != nil {
 		f.t.Fatal(err)
@@ -144,46 +139,22 @@ func TestSyncNowWithoutTheDaemon(t *testing.T) {
 // that is not a number, and says when the day's budget is spent.
 func TestSyncPage(t *testing.T) {
 	f := newFixture(t)
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	if resp, err := c.PostForm(f.ts.URL+"/unlock", url.Values{"passphrase": {pass}}); err != nil {
-		t.Fatal(err)
-	} else {
-		resp.Body.Close()
-	}
+	w := newWebClient(t, f)
 	page := func() string {
-		resp, err := c.Get(f.ts.URL + "/sync")
-		if err != nil {
-			t.Fatal(err)
+		code, body := w.get("/sync")
+		if code != 200 {
+			t.Fatalf("/sync: %d %s", code, body)
 		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		b.ReadFrom(resp.Body)
-		if resp.StatusCode != 200 {
-			t.Fatalf("/sync: %d %s", resp.StatusCode, b.String())
-		}
-		return b.String()
+		return body
 	}
 	if p := page(); !strings.Contains(p, `id="budget-none"`) || !strings.Contains(p, `id="no-peers"`) {
 		t.Fatalf("a new laptop's sync page:\n%s", p)
 	}
-	resp, err := c.PostForm(f.ts.URL+"/sync/budget", map[string][]string{"megabytes": {"lots"}})
-	if err != nil {
-		t.Fatal(err)
+	if code, _ := w.post("/sync/budget", url.Values{"megabytes": {"lots"}}); code != 400 {
+		t.Fatalf("a budget of 'lots': %d", code)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != 400 {
-		t.Fatalf("a budget of 'lots': %d", resp.StatusCode)
-	}
-	resp, err = c.PostForm(f.ts.URL+"/sync/budget", map[string][]string{"megabytes": {"0,001"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var after bytes.Buffer
-	after.ReadFrom(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(after.String(), `id="saved"`) {
-		t.Fatalf("saving the budget does not say so:\n%s", after.String())
+	if _, after := w.post("/sync/budget", url.Values{"megabytes": {"0,001"}}); !strings.Contains(after, `id="saved"`) {
+		t.Fatalf("saving the budget does not say so:\n%s", after)
 	}
 	p := page()
 	if !strings.Contains(p, `id="budget-meter"`) || !strings.Contains(p, `max="1000"`) {
@@ -192,7 +163,5 @@ func TestSyncPage(t *testing.T) {
 	if strings.Contains(p, `id="budget-spent"`) {
 		t.Fatal("the budget shows as spent before any sync")
 	}
-	if strings.Contains(strings.ToLower(p), strings.ToLower(fieldkit.CanaryMarker)) {
-		t.Fatal("the sync page shows a location")
-	}
+	noLeak(t, "the sync page", []byte(p))
 }
