@@ -18,7 +18,11 @@ func TestShortSoak(t *testing.T) {
 	cfg := soak.Config{
 		Dir: t.TempDir(), Duration: 3 * time.Second, Every: 300 * time.Millisecond, Writes: 50, Services: 40,
 		SyncEvery: 400 * time.Millisecond, CutPercent: 50, RestartEvery: time.Second, BackupEvery: time.Second,
-		Backup: func(ctx context.Context, n *node.Node, dir string) error { backups++; _, err := n.Status(ctx); return err },
+		Backup: func(ctx context.Context, n *node.Node, dir string) error {
+			backups++
+			_, err := n.Status(ctx)
+			return err
+		},
 		Node:   node.Options{Store: store.Options{KDF: &store.KDFParams{Time: 1, MemoryKiB: 8 << 10, Threads: 1}}},
 		Memory: func() (int64, int64, bool) { return 1 << 20, 1 << 19, true },
 	}
