@@ -123,7 +123,22 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fail(http.StatusNotFound, "not_found", "no such endpoint: %s %s (see docs/api.md)", r.Method, r.URL.Path))
 	})
-	return mux
+	return secureHeaders(mux)
+}
+
+// secureHeaders sets the headers every answer carries, redirects and
+// static files included: nothing is cached, nothing is framed or sniffed,
+// no address leaks in a referrer, and pages load only this server's own
+// assets. A page or an API answer may set them again.
+func secureHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Cache-Control", "no-store")
+		hd.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
 }
 
 type handler func(ctx context.Context, n *node.Node, r *http.Request) (int, any, error)

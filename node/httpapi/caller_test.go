@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/floe-north/floe/node"
@@ -41,6 +43,25 @@ func TestCallerPermissions(t *testing.T) {
 		}
 		if err := c.c.check(c.p); (err == nil) != c.want {
 			t.Errorf("%s, %s: check says %v", c.who, permNames[c.p], err)
+		}
+	}
+}
+
+// Every answer carries the security headers: a redirect to the unlock
+// page, a static file and a 404 as much as a page.
+func TestEveryAnswerHasSecurityHeaders(t *testing.T) {
+	f := newFixture(t)
+	noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, p := range []string{"/directory", "/static/floe.css", "/nothing-here", "/api/v1/status", "/metrics"} {
+		resp, err := noRedirects.Get(f.ts.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		if h.Get("Cache-Control") != "no-store" || !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
+			h.Get("Referrer-Policy") != "no-referrer" || h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s (%d) lacks a security header: %v", p, resp.StatusCode, h)
 		}
 	}
 }
