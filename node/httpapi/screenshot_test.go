@@ -157,4 +157,23 @@ func TestScreenshots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The Phones screen with the LAN listener running: a code made for
+	// an outreach worker's phone.
+	lctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	lanUp := make(chan struct{})
+	go f.srv.ServeLAN(lctx, "127.0.0.1:0", func(string, string) { close(lanUp) })
+	<-lanUp
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(url+"/pairing"),
+		chromedp.WaitVisible("#make-code", chromedp.ByID),
+		chromedp.SendKeys("#name", "Annie's phone", chromedp.ByID),
+		chromedp.SetValue("#role", node.RoleOutreach, chromedp.ByID),
+		chromedp.Click("#make-code", chromedp.ByID),
+		chromedp.WaitVisible("#code", chromedp.ByID),
+		shot("14-pairing.png"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
 }
