@@ -114,7 +114,9 @@ type page struct {
 	Fields          []fieldRow
 	HasLocation     bool
 	Revealed        string
-	RevealError     string
+	RevealError     template.HTML
+	// ErrorText is Error in the reader's language, where it is known.
+	ErrorText template.HTML
 	// Nav says which screens the caller reaches, for the menu.
 	Nav navLinks
 	// Data is a screen's own content.
@@ -424,14 +426,14 @@ func (s *Server) webReveal(w http.ResponseWriter, r *http.Request, n *node.Node)
 		return
 	}
 	if err := store.CheckPassphrase(s.cfg.Dir, []byte(r.PostFormValue("passphrase"))); err != nil {
-		p.RevealError = err.Error()
+		p.RevealError = errorText(langOf(r), err)
 		s.renderStatus(w, r, http.StatusUnauthorized, "service.html", p)
 		return
 	}
 	id, _ := n.FindID(r.Context(), node.Directory, p.ID)
 	rec, err := n.Get(r.Context(), node.Directory, id, node.ReadOptions{Reveal: []string{"location"}})
 	if err != nil {
-		p.RevealError = err.Error()
+		p.RevealError = errorText(langOf(r), err)
 		status := http.StatusOK
 		if errors.Is(err, node.ErrNotAllowed) {
 			status = http.StatusForbidden
@@ -441,7 +443,7 @@ func (s *Server) webReveal(w http.ResponseWriter, r *http.Request, n *node.Node)
 	}
 	p.Revealed = rec.Get("location")
 	if p.Revealed == "" {
-		p.RevealError = "no location is recorded"
+		p.RevealError = translate(langOf(r), "service.no_location")
 	}
 	s.render(w, r, "service.html", p)
 }
@@ -493,6 +495,7 @@ func (s *Server) webOutreachAdd(w http.ResponseWriter, r *http.Request, n *node.
 	if _, err := n.Add(r.Context(), node.Outreach, changes); err != nil {
 		p := s.newOutreachPage(form)
 		p.Error = err.Error()
+		p.ErrorText = errorText(langOf(r), err)
 		s.renderStatus(w, r, http.StatusBadRequest, "outreach_new.html", p)
 		return
 	}
