@@ -288,8 +288,8 @@ func (n *Node) Report(ctx context.Context, opts ReportOptions) (Report, error) {
 // A row has at most ten cells, so every choice is tried.
 
 // reportInf is "no upper bound": more than any count, and ten of it
-// still fit in an int.
-const reportInf = 1 << 50
+// still fit in an int of 32 bits (the ARM boards some hubs are).
+const reportInf = 1 << 27
 
 // cell states
 const (
