@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -142,24 +141,48 @@ func (sn *Snapshot) Collection(ctx context.Context, coll string, fn func(sp.Entr
 	})
 }
 
-// Entries calls fn with every kept entry, in sync order. The whole scan is
-// checked against the snapshot's digest, so an entry lost to damage is an
-// error, not a gap.
-func (sn *Snapshot) Entries(ctx context.Context, fn func(sp.SyncKey, sp.Entry) error) error {
-	return sn.do(ctx, "the sync-order index", func(txn *badger.Txn) error {
-		return sn.s.syncRows(ctx, txn, nil, true, func(sk sp.SyncKey) error {
-			e, err := sn.s.getEntry(txn, sk.Hash())
-			if err != nil {
-				if errors.Is(err, sp.ErrNotFound) {
-					return sn.s.integrity("the sync-order index", "a row names entry %s, which is missing", sk.Hash().Short())
+// Entries calls fn with every kept entry, in hash order, each checked
+// against its tag. The whole scan is checked against the snapshot's
+// digest, so an entry lost to damage is an error, not a gap.
+func (sn *Snapshot) Entries(ctx context.Context, fn func(sp.EntryHash, sp.Entry) error) error {
+	return sn.do(ctx, "the entries", func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixEntry}, PrefetchValues: true})
+		defer it.Close()
+		var dig sp.Digest
+		n := 0
+		for it.Rewind(); it.Valid(); it.Next() {
+			if n++; n%ctxEvery == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
 				}
+			}
+			item := it.Item()
+			h, ok := parseEntryKey(item.Key())
+			if !ok {
+				return sn.s.integrity("the entries", "a key does not parse")
+			}
+			var e sp.Entry
+			err := item.Value(func(v []byte) error {
+				var err error
+				e, err = sn.s.decodeEntryValue(h, item.Key(), v)
+				return err
+			})
+			if err != nil {
+				return sn.s.readError("entry "+h.Short(), err)
+			}
+			dig.Add(h)
+			if err := callUser(func() error { return fn(h, e) }); err != nil {
 				return err
 			}
-			if e.Time != sk.Time() {
-				return sn.s.integrity("the sync-order index", "a row's time does not match entry %s", sk.Hash().Short())
-			}
-			return callUser(func() error { return fn(sk, e) })
-		})
+		}
+		st, err := sn.s.readState(txn)
+		if err != nil {
+			return err
+		}
+		if st.Count != dig.Count || st.Sum != dig.Sum {
+			return sn.s.integrity("the entries", "a full scan saw %d entries, and the store holds %d", dig.Count, st.Count)
+		}
+		return nil
 	})
 }
 

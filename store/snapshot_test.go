@@ -61,11 +61,11 @@ func TestSnapshotIsConsistentWhileWritesGoOn(t *testing.T) {
 		t.Fatalf("summary: %v %v, want %v", got, err, want)
 	}
 	var d sp.Digest
-	if err := sn.Entries(ctx, func(k sp.SyncKey, e sp.Entry) error {
-		if e.Hash() != k.Hash() {
-			t.Fatalf("entry %s under the key of %s", e.Hash().Short(), k.Hash().Short())
+	if err := sn.Entries(ctx, func(h sp.EntryHash, e sp.Entry) error {
+		if e.Hash() != h {
+			t.Fatalf("entry %s under the key of %s", e.Hash().Short(), h.Short())
 		}
-		d.Add(k.Hash())
+		d.Add(h)
 		return nil
 	}); err != nil {
 		t.Fatal(err)
