@@ -50,8 +50,9 @@ func TestImportDirection(t *testing.T) {
 		mod + "/node":                {mod + "/syncproto", mod + "/store", mod + "/fieldkit"},
 		mod + "/node/linkemu":        {},
 		mod + "/node/sim":            {mod + "/node", mod + "/node/linkemu", mod + "/syncproto"},
-		mod + "/node/httpapi":        {mod + "/node", mod + "/store", mod + "/syncproto"},
-		mod + "/cli":                 {mod + "/syncproto", mod + "/store", mod + "/node", mod + "/fieldkit", mod + "/node/sim", mod + "/node/linkemu", mod + "/node/httpapi"},
+		mod + "/node/soak":           {mod + "/node", mod + "/node/linkemu", mod + "/syncproto"},
+		mod + "/node/httpapi":        {mod + "/node", mod + "/store", mod + "/syncproto", mod + "/fieldkit"},
+		mod + "/cli":                 {mod + "/syncproto", mod + "/store", mod + "/node", mod + "/fieldkit", mod + "/node/sim", mod + "/node/linkemu", mod + "/node/httpapi", mod + "/node/soak"},
 		mod + "/cli/floe":            {mod + "/cli"},
 	}
 	// The pure core reaches no disk, network, database or clock.
