@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/floe-north/floe/node"
 	"github.com/floe-north/floe/node/soak"
 	"github.com/floe-north/floe/store"
 )
@@ -18,6 +19,7 @@ type soakCmd struct {
 	duration, every              time.Duration
 	writes, services, cutPercent int
 	syncEvery, restartEvery      time.Duration
+	backupEvery                  time.Duration
 	keep                         bool
 	seed                         uint64
 }
@@ -27,14 +29,16 @@ func (*soakCmd) Synopsis() string { return "run two nodes under steady load and 
 func (*soakCmd) Usage() string {
 	return `Usage: floe soak [--duration D] [--every D] [--writes N] [--services N]
                  [--sync-every D] [--cut-percent P] [--restart-every D]
-                 [--seed S] [--keep] [--json]
+                 [--backup-every D] [--seed S] [--keep] [--json]
 
 Runs two real nodes (a laptop and a hub) in a temporary directory for
 --duration (default 1h) under a steady mix: edits of a fixed directory
 of --services services, outreach contacts recorded and, once there are
 200, the oldest deleted; a sync every --sync-every (default 10s), of
 which --cut-percent (default 20) are cut at a random byte; a restart of
-one node every --restart-every (default 5m). Every --every (default 1m)
+one node every --restart-every (default 5m); a backup of the laptop
+every --backup-every (default 10m) into a folder that keeps the newest
+3, as 'floe node run --backup-dir' does. Every --every (default 1m)
 it prints the process's resident memory (all of it, and the anonymous
 part: the heap), the two nodes' disk use and the laptop's entries.
 
@@ -53,6 +57,7 @@ func (c *soakCmd) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.syncEvery, "sync-every", 10*time.Second, "time between syncs")
 	fs.IntVar(&c.cutPercent, "cut-percent", 20, "percent of syncs cut mid-way")
 	fs.DurationVar(&c.restartEvery, "restart-every", 5*time.Minute, "time between restarts of a node")
+	fs.DurationVar(&c.backupEvery, "backup-every", 10*time.Minute, "time between backups of the laptop (0: none)")
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed")
 	fs.BoolVar(&c.keep, "keep", false, "keep the node directories")
 }
@@ -79,14 +84,19 @@ func (c *soakCmd) Run(ctx context.Context, env *Env, args []string) error {
 	opts.Store.KDF = &store.KDFParams{Time: 1, MemoryKiB: 8 << 10, Threads: 1}
 	cfg := soak.Config{Dir: dir, Duration: c.duration, Every: c.every, Writes: c.writes, Services: c.services,
 		SyncEvery: c.syncEvery, RestartEvery: c.restartEvery, CutPercent: c.cutPercent, Node: opts, Seed: c.seed,
+		BackupEvery: c.backupEvery,
+		Backup: func(ctx context.Context, n *node.Node, dir string) error {
+			_, err := n.BackupInto(ctx, dir, 3)
+			return err
+		},
 		Memory: func() (int64, int64, bool) { rss, _, anon, ok := memoryStats(); return rss, anon, ok }}
 	if !env.JSON {
-		env.Printf("%8s %10s %10s %10s %8s %7s %6s %5s %8s\n", "elapsed", "rss", "anon", "disk", "entries", "writes", "syncs", "cuts", "restarts")
+		env.Printf("%8s %10s %10s %10s %8s %7s %6s %5s %8s %7s\n", "elapsed", "rss", "anon", "disk", "entries", "writes", "syncs", "cuts", "restarts", "backups")
 	}
 	rep, err := soak.Run(ctx, cfg, func(s soak.Sample) {
 		if !env.JSON {
-			env.Printf("%8s %10s %10s %10s %8d %7d %6d %5d %8d\n", s.Elapsed.Round(time.Second), mib(s.RSS), mib(s.Anon), mib(s.Disk),
-				s.Entries, s.Writes, s.Syncs, s.Cuts, s.Restarts)
+			env.Printf("%8s %10s %10s %10s %8d %7d %6d %5d %8d %7d\n", s.Elapsed.Round(time.Second), mib(s.RSS), mib(s.Anon), mib(s.Disk),
+				s.Entries, s.Writes, s.Syncs, s.Cuts, s.Restarts, s.Backups)
 		}
 	})
 	if err != nil {

@@ -221,6 +221,16 @@ func (s *soak) setup() error {
 	if _, err := a.Admit(s.ctx, req); err != nil {
 		return err
 	}
+	if s.cfg.Backup != nil {
+		// The admin's backup key, so the laptop can seal backups to it.
+		k, err := a.MakeBackupKey(false)
+		if err != nil {
+			return err
+		}
+		if err := a.PublishBackupKey(s.ctx, k); err != nil {
+			return err
+		}
+	}
 	if err := s.syncClean(); err != nil {
 		return fmt.Errorf("the first sync: %w", err)
 	}
