@@ -14,6 +14,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -615,6 +616,10 @@ func (n *Node) WriteBackupFile(ctx context.Context, path string) (BackupInfo, er
 }
 
 func (n *Node) writeBackupFile(ctx context.Context, path string) (info BackupInfo, err error) {
+	if _, ok := n.trust.latestEpoch(BackupGroup); !ok {
+		_, err := n.WriteBackup(ctx, io.Discard) // says how to get a key
+		return info, err
+	}
 	if _, err := os.Lstat(path); err == nil {
 		return info, fmt.Errorf("%s already exists; choose another name or remove it first", path)
 	}
@@ -1177,12 +1182,15 @@ func checkBackupMeta(h *BackupHeader, k *BackupKey, rows []metaRow) error {
 // BackupCheck says what CheckBackup found.
 type BackupCheck struct {
 	BackupInfo
+	// NetworkName is the network's name as the backed-up node had it.
+	NetworkName string `json:"network_name"`
 	// Name and Role are the device's, from its certificate in the
 	// backup (empty if it had none yet).
-	Name, Role string
+	Name string `json:"name,omitempty"`
+	Role string `json:"role,omitempty"`
 	// Revoked is set when the backup itself records the device's
 	// revocation.
-	Revoked bool
+	Revoked bool `json:"revoked,omitempty"`
 }
 
 // checkSink reads a backup and keeps nothing.
@@ -1203,6 +1211,7 @@ func (c *checkSink) meta(rows []metaRow) error {
 			if err := sp.UnmarshalStrict(r.value, &c.net); err != nil {
 				return err
 			}
+			c.out.NetworkName = c.net.Name
 		}
 	}
 	c.out.Meta = len(rows)
@@ -1364,6 +1373,7 @@ func (s *restoreSink) meta(rows []metaRow) error {
 	if err := s.n.loadNetwork(); err != nil {
 		return err
 	}
+	s.out.NetworkName = s.n.net.Name
 	s.out.Meta = len(rows)
 	return nil
 }
@@ -1529,4 +1539,206 @@ func placeRestored(tmp, dir string) error {
 	}
 	syncParent(filepath.Clean(dir))
 	return nil
+}
+
+// Asking a running node for a backup. While 'floe node run' holds the
+// store, no other process can open it, so 'floe backup' leaves a request
+// file in the node's directory; the running node takes it (renaming it,
+// so that only one process does), writes the backup itself, and answers
+// in a result file. Files work the same on every system and need no open
+// port; the directory is the user's own.
+const (
+	backupRequestFile = "floe.backup-request"
+	backupResultFile  = "floe.backup-result"
+	// backupRequestTTL is how long a request stays good: one left by an
+	// asker that died is not acted on later.
+	backupRequestTTL = 2 * time.Minute
+	maxBackupRequest = 8 << 10
+)
+
+// BackupRequest is what 'floe backup' asks a running node to do: write a
+// backup to the file Out, or into the folder Into keeping Keep. Paths are
+// absolute: the node runs elsewhere.
+type BackupRequest struct {
+	ID   string `json:"id"`
+	Out  string `json:"out,omitempty"`
+	Into string `json:"into,omitempty"`
+	Keep int    `json:"keep,omitempty"`
+	Made int64  `json:"made"` // Unix milliseconds
+}
+
+type backupAnswer struct {
+	ID    string      `json:"id"`
+	Info  *BackupInfo `json:"info,omitempty"`
+	Error string      `json:"error,omitempty"`
+}
+
+// ErrNoRunningNode means no running node took a backup request.
+var ErrNoRunningNode = errors.New("no running node took the backup request")
+
+func (r *BackupRequest) check() error {
+	switch {
+	case r.ID == "" || len(r.ID) > 64:
+		return errors.New("a backup request without an ID")
+	case (r.Out == "") == (r.Into == ""):
+		return errors.New("a backup request names a file or a folder")
+	case r.Out != "" && !filepath.IsAbs(r.Out), r.Into != "" && !filepath.IsAbs(r.Into):
+		return errors.New("a backup request names a relative path")
+	case r.Into != "" && r.Keep < 1:
+		return errors.New("a backup request keeps no backup")
+	}
+	return nil
+}
+
+// ServeBackupRequests takes backup requests from the node's directory,
+// checking every interval, until ctx ends. 'floe node run' runs it.
+func (n *Node) ServeBackupRequests(ctx context.Context, every time.Duration) {
+	dir := n.st.Dir()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		req := filepath.Join(dir, backupRequestFile)
+		taken := req + ".taken"
+		if err := os.Rename(req, taken); err != nil {
+			continue
+		}
+		b, err := readSmall(taken, maxBackupRequest)
+		os.Remove(taken)
+		var r BackupRequest
+		if err == nil {
+			err = json.Unmarshal(b, &r)
+		}
+		if err == nil {
+			err = r.check()
+		}
+		if err == nil {
+			if age := time.Since(time.UnixMilli(r.Made)); age > backupRequestTTL || age < -backupRequestTTL {
+				err = fmt.Errorf("the request is %s old; ask again", age.Round(time.Second))
+			}
+		}
+		ans := backupAnswer{ID: r.ID}
+		if err == nil {
+			var info BackupInfo
+			if r.Out != "" {
+				info, err = n.WriteBackupFile(ctx, r.Out)
+			} else {
+				info, err = n.BackupInto(ctx, r.Into, r.Keep)
+			}
+			ans.Info = &info
+		}
+		if err != nil {
+			n.log.Warn("a backup request failed", "err", err)
+			ans.Error, ans.Info = err.Error(), nil
+		}
+		if r.ID == "" {
+			continue // nobody to answer
+		}
+		ab, _ := json.Marshal(ans)
+		res := filepath.Join(dir, backupResultFile)
+		if err := os.WriteFile(res+".tmp", ab, 0o600); err == nil {
+			os.Rename(res+".tmp", res)
+		}
+	}
+}
+
+// RequestBackup asks the node running on dir for a backup, and waits for
+// its answer. If no running node takes the request within pickup, it is
+// withdrawn and the error is ErrNoRunningNode: the caller may then open
+// the node itself.
+func RequestBackup(ctx context.Context, dir string, r BackupRequest, pickup, wait time.Duration) (BackupInfo, error) {
+	var id [12]byte
+	rand.Read(id[:])
+	r.ID, r.Made = hex.EncodeToString(id[:]), time.Now().UnixMilli()
+	if err := r.check(); err != nil {
+		return BackupInfo{}, err
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return BackupInfo{}, err
+	}
+	req := filepath.Join(dir, backupRequestFile)
+	res := filepath.Join(dir, backupResultFile)
+	if st, err := os.Stat(req); err == nil && time.Since(st.ModTime()) > backupRequestTTL {
+		os.Remove(req) // left by an asker that died
+	}
+	os.Remove(res) // an answer nobody waited for
+	f, err := os.OpenFile(req, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return BackupInfo{}, errors.New("another backup request is waiting for the running node; try again in a minute")
+	}
+	if err != nil {
+		return BackupInfo{}, fmt.Errorf("asking the running node for a backup: %w", err)
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(req)
+		return BackupInfo{}, fmt.Errorf("asking the running node for a backup: %w", err)
+	}
+	sleep := func() error {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+			return nil
+		}
+	}
+	for until := time.Now().Add(pickup); ; {
+		if _, err := os.Stat(req); errors.Is(err, fs.ErrNotExist) {
+			break // taken
+		}
+		if time.Now().After(until) {
+			if err := os.Remove(req); err == nil {
+				return BackupInfo{}, ErrNoRunningNode
+			}
+			break // taken as it was withdrawn
+		}
+		if err := sleep(); err != nil {
+			os.Remove(req)
+			return BackupInfo{}, err
+		}
+	}
+	for until := time.Now().Add(wait); time.Now().Before(until); {
+		if b, err := readSmall(res, maxBackupRequest); err == nil {
+			var ans backupAnswer
+			if json.Unmarshal(b, &ans) == nil && ans.ID == r.ID {
+				os.Remove(res)
+				if ans.Error != "" {
+					return BackupInfo{}, fmt.Errorf("the running node: %s", ans.Error)
+				}
+				if ans.Info == nil {
+					return BackupInfo{}, errors.New("the running node answered without saying what it wrote")
+				}
+				return *ans.Info, nil
+			}
+		}
+		if err := sleep(); err != nil {
+			return BackupInfo{}, fmt.Errorf("%w; the running node may still write the backup", err)
+		}
+	}
+	return BackupInfo{}, fmt.Errorf("the running node took the request and has not answered in %s; the backup may still be written: look for it later", wait)
+}
+
+// readSmall reads a file of at most max bytes.
+func readSmall(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s is over %d bytes", path, max)
+	}
+	return b, nil
 }

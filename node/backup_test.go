@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -611,5 +612,48 @@ func TestBackupCanarySweep(t *testing.T) {
 	rec, err := r.Get(ctx, node.Directory, shelter, node.ReadOptions{Reveal: []string{"location"}})
 	if err != nil || !strings.Contains(rec.Get("location"), fieldkit.CanaryMarker) {
 		t.Fatalf("the restored shelter's location: %v", err)
+	}
+}
+
+// While a node runs, another process asks it for a backup through a file
+// in its directory; with nobody running, the request is withdrawn.
+func TestBackupRequestToARunningNode(t *testing.T) {
+	h := newHarness(t)
+	a := h.init()
+	k := newBackupKey(t, a)
+	out := filepath.Join(t.TempDir(), "asked.fbk")
+	if _, err := node.RequestBackup(ctx, h.dir, node.BackupRequest{Out: out}, 300*time.Millisecond, time.Second); !errors.Is(err, node.ErrNoRunningNode) {
+		t.Fatalf("a request with no node running: %v", err)
+	}
+	if ents, _ := os.ReadDir(h.dir); slices.ContainsFunc(ents, func(e os.DirEntry) bool { return strings.Contains(e.Name(), "request") }) {
+		t.Fatal("the unanswered request was left behind")
+	}
+	if _, err := node.RequestBackup(ctx, h.dir, node.BackupRequest{Out: "relative.fbk"}, time.Second, time.Second); err == nil {
+		t.Fatal("a relative path was asked for")
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Go(func() { a.ServeBackupRequests(rctx, 50*time.Millisecond) })
+	info, err := node.RequestBackup(ctx, h.dir, node.BackupRequest{Out: out}, 2*time.Second, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil || int64(len(raw)) != info.Bytes || info.File != out {
+		t.Fatalf("the asked-for backup: %v, %d bytes, %+v", err, len(raw), info)
+	}
+	if chk, err := node.CheckBackup(ctx, bytes.NewReader(raw), k); err != nil || chk.StateHash != status(t, a).StateHash {
+		t.Fatalf("the asked-for backup does not check: %v", err)
+	}
+	// The running node's own refusal comes back.
+	if _, err := node.RequestBackup(ctx, h.dir, node.BackupRequest{Out: out}, 2*time.Second, 10*time.Second); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("asking to overwrite a backup: %v", err)
+	}
+	folder := t.TempDir()
+	if info, err := node.RequestBackup(ctx, h.dir, node.BackupRequest{Into: folder, Keep: 2}, 2*time.Second, 10*time.Second); err != nil || filepath.Dir(info.File) != folder {
+		t.Fatalf("a backup into a folder: %+v %v", info, err)
 	}
 }
