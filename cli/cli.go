@@ -68,6 +68,7 @@ func commands() []command {
 		&peerCmd{}, &syncCmd{}, &bundleCmd{}, &nodeCmd{}, &memberCmd{}, &simCmd{},
 		&verifyCmd{}, &passphraseCmd{}, &wipeCmd{}, &lockCmd{}, &auditCmd{}, &packCmd{}, &serveCmd{}, &demoCmd{}, &benchCmd{}, &versionCmd{}, &doctorCmd{}, &soakCmd{},
 		&serviceCmd{},
+		&backupCmd{}, &restoreCmd{},
 	}
 }
 

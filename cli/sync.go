@@ -311,12 +311,17 @@ type nodeCmd struct {
 	interval time.Duration
 	verbose  bool
 	daily    bytesFlag
+	// Scheduled backups (cli/backup.go).
+	backupDir   string
+	backupEvery time.Duration
+	backupKeep  int
 }
 
 func (*nodeCmd) Name() string     { return "node" }
 func (*nodeCmd) Synopsis() string { return "run the node: serve peers and sync with them (node run)" }
 func (*nodeCmd) Usage() string {
 	return `Usage: floe node run [--listen ADDR]... [--interval D] [--daily-bytes N] [--verbose]
+                     [--backup-dir FOLDER [--backup-every D] [--backup-keep N]]
 
 Runs the node until interrupted (Ctrl-C) or locked ('floe lock' from
 another window: the store closes and the keys are dropped from memory). It listens for sync sessions
@@ -339,6 +344,13 @@ wins); 0 removes it. Once the day's budget is spent, sessions still run
 but carry only membership changes (revocations first) and urgent
 referrals, both ways; the rest waits for the next day. 'floe status'
 and the sync screen show what was used.
+
+--backup-dir writes an encrypted backup into FOLDER (a USB drive, say)
+every --backup-every (default 24h), keeping this laptop's newest
+--backup-keep (default 7); see 'floe backup --help'. A backup that
+fails (the drive unplugged, no backup key yet) is logged and tried again
+within ten minutes. While it runs, 'floe backup' from another window
+has this process write the backup.
 `
 }
 func (c *nodeCmd) Flags(fs *flag.FlagSet) {
@@ -346,10 +358,16 @@ func (c *nodeCmd) Flags(fs *flag.FlagSet) {
 	fs.Var(&c.daily, "daily-bytes", "the daily sync budget for a metered link (bytes, or 50MB); 0 removes it")
 	fs.DurationVar(&c.interval, "interval", 5*time.Minute, "how often to sync with each peer")
 	fs.BoolVar(&c.verbose, "verbose", false, "log each step")
+	fs.StringVar(&c.backupDir, "backup-dir", "", "write scheduled encrypted backups into this folder")
+	fs.DurationVar(&c.backupEvery, "backup-every", 24*time.Hour, "with --backup-dir: how often")
+	fs.IntVar(&c.backupKeep, "backup-keep", 7, "with --backup-dir: how many of this laptop's backups to keep")
 }
 func (c *nodeCmd) Run(ctx context.Context, env *Env, args []string) error {
 	if len(args) != 1 || args[0] != "run" {
 		return usagef("floe node run", "the only subcommand is run")
+	}
+	if err := checkBackupFlags(c.backupDir, c.backupEvery, c.backupKeep); err != nil {
+		return err
 	}
 	level := slog.LevelInfo
 	if c.verbose {
@@ -391,6 +409,8 @@ func (c *nodeCmd) Run(ctx context.Context, env *Env, args []string) error {
 			}
 		}
 	}()
+	stopBackups := startBackups(ctx, n, c.backupDir, c.backupEvery, c.backupKeep)
+	defer stopBackups()
 	var listen []string
 	if len(c.listen) > 0 {
 		listen = c.listen
@@ -405,6 +425,7 @@ func (c *nodeCmd) Run(ctx context.Context, env *Env, args []string) error {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
+	stopBackups()
 	if locked.Load() {
 		n.Lock()
 		clearLockRequest(dir)
