@@ -1,8 +1,10 @@
 package node_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/floe-north/floe/fieldkit"
 	"github.com/floe-north/floe/node"
+	"github.com/floe-north/floe/store"
 	sp "github.com/floe-north/floe/syncproto"
 )
 
@@ -656,4 +659,119 @@ func TestBackupRequestToARunningNode(t *testing.T) {
 	if info, err := node.RequestBackup(ctx, h.dir, node.BackupRequest{Into: folder, Keep: 2}, 2*time.Second, 10*time.Second); err != nil || filepath.Dir(info.File) != folder {
 		t.Fatalf("a backup into a folder: %+v %v", info, err)
 	}
+}
+
+// BenchmarkBackupRestore measures a backup, a check and a restore of a
+// node of generated directory and outreach records (about 100,000
+// entries; FLOE_BENCH_BACKUP_RECORDS sets the directory records, and
+// outreach records are four times as many) with 16 MB of attachments.
+// Run it with -benchtime=3x: each restore builds a whole store.
+func BenchmarkBackupRestore(b *testing.B) {
+	records := 2000
+	if v := os.Getenv("FLOE_BENCH_BACKUP_RECORDS"); v != "" {
+		fmt.Sscan(v, &records)
+	}
+	opts := node.Options{Store: store.Options{KDF: &store.KDFParams{Time: 1, MemoryKiB: 8 << 10, Threads: 1}}, Audiences: []string{node.ShelterAudience}}
+	work := b.TempDir()
+	n, err := node.Init(ctx, filepath.Join(work, "n"), []byte(pass), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	add := func(coll string, gen func(func(fieldkit.Record) error) error) {
+		var batch [][]node.Change
+		flush := func() {
+			if _, err := n.AddBatch(ctx, coll, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+		_ = gen(func(r fieldkit.Record) error {
+			ch, err := node.ChangesFrom(r.Fields)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if batch = append(batch, ch); len(batch) == 200 {
+				flush()
+			}
+			return nil
+		})
+		if len(batch) > 0 {
+			flush()
+		}
+	}
+	add(node.Directory, func(fn func(fieldkit.Record) error) error { return fieldkit.GenerateDirectory(1, records, fn) })
+	add(node.Outreach, func(fn func(fieldkit.Record) error) error {
+		return fieldkit.GenerateOutreach(2, 4*records, time.Date(2025, 11, 1, 0, 0, 0, 0, time.UTC), fn)
+	})
+	id := mustAddB(b, n)
+	for i := range 4 { // 4 MB each, not compressible
+		blob := make([]byte, 4<<20)
+		rand.Read(blob)
+		if _, err := n.Attach(ctx, id, fmt.Sprintf("recording-%d.ogg", i), bytes.NewReader(blob)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	k, err := n.MakeBackupKey(false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := n.PublishBackupKey(ctx, k); err != nil {
+		b.Fatal(err)
+	}
+	st, _ := n.Status(ctx)
+	file := filepath.Join(work, "bench.fbk")
+	var info node.BackupInfo
+	b.Run("backup", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			os.Remove(file)
+			if info, err = n.WriteBackupFile(ctx, file); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.SetBytes(info.Bytes)
+		b.ReportMetric(float64(st.Entries)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+		b.ReportMetric(float64(st.Entries), "entries")
+	})
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("check", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for i := 0; i < b.N; i++ {
+			if _, err := node.CheckBackup(ctx, bytes.NewReader(raw), k); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(st.Entries)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	})
+	b.Run("restore", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for i := 0; i < b.N; i++ {
+			dir := filepath.Join(work, fmt.Sprintf("restored-%d", i))
+			f, err := os.Open(file)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, err = node.Restore(ctx, bufio.NewReaderSize(f, 1<<20), k, dir, []byte(pass), node.RestoreOptions{Options: opts})
+			f.Close()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			os.RemoveAll(dir)
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(st.Entries)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
+	})
+}
+
+func mustAddB(b *testing.B, n *node.Node) sp.RecordID {
+	ch, _ := node.ChangesFrom(map[string]any{"name/en": "Example Radio Program (fictional)", "kind": "health"})
+	id, err := n.Add(ctx, node.Directory, ch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return id
 }
