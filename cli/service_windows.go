@@ -190,9 +190,21 @@ func serviceControl(ctx context.Context, env *Env, sub string) error {
 		if err != nil {
 			return err
 		}
+		if st.State == svc.Running {
+			// A node that cannot start (a port in use, a wrong
+			// passphrase file) stops again within moments.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(3 * time.Second):
+			}
+			if st, err = sv.Query(); err != nil {
+				return explainServiceErr(err)
+			}
+		}
 		if st.State != svc.Running {
 			printServiceStatus(env, sv)
-			return errors.New("the service did not start; its log above says why")
+			return errors.New("the service did not start, or stopped again; its log above says why")
 		}
 		env.Printf("the %s service is running\n", windowsServiceName)
 		return nil
@@ -230,7 +242,7 @@ func stopFloeService(ctx context.Context, env *Env, sv *mgr.Service) error {
 		env.Printf("the %s service is stopped\n", windowsServiceName)
 		return nil
 	}
-	if _, err := sv.Control(svc.Stop); err != nil && !errors.Is(err, windows.ERROR_SERVICE_NOT_ACTIVE) {
+	if _, err := sv.Control(svc.Stop); err != nil && !errors.Is(err, windows.ERROR_SERVICE_NOT_ACTIVE) && !errors.Is(err, windows.ERROR_SERVICE_CANNOT_ACCEPT_CTRL) {
 		return explainServiceErr(err)
 	}
 	if st, err = waitServiceState(ctx, sv, svc.Stopped, 90*time.Second); err != nil {
