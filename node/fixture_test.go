@@ -249,7 +249,7 @@ func TestWriteStoreFixture(t *testing.T) {
 		f.Search.IDs = append(f.Search.IDs, r.ID)
 	}
 	sort.Strings(f.Search.IDs)
-	d, err := heldByBoth(ctx, a, fixtureWorker)
+	_, d, err := heldByBoth(ctx, a, fixtureWorker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,19 +278,21 @@ func TestWriteStoreFixture(t *testing.T) {
 	t.Logf("wrote %s: %d entries", out, f.Entries)
 }
 
-// heldByBoth is the digest of the entries both n and peer may hold,
-// found by reading every entry: what a filtered session must offer,
-// whatever the index keeps.
-func heldByBoth(ctx context.Context, n *Node, peer holdRule) (sp.Digest, error) {
+// heldByBoth lists the keys of the entries both n and peer may hold, and
+// their digest, found by reading every entry (as store layout 1 had to):
+// what a filtered session must offer, whatever the index keeps.
+func heldByBoth(ctx context.Context, n *Node, peer holdRule) ([]sp.SyncKey, sp.Digest, error) {
 	me := n.holdRuleOf(n.id)
+	var ks []sp.SyncKey
 	var d sp.Digest
 	err := n.st.ScanSyncOrder(ctx, nil, func(k sp.SyncKey, e sp.Entry) error {
 		if me.holds(&e) && peer.holds(&e) {
+			ks = append(ks, k)
 			d.Add(k.Hash())
 		}
 		return nil
 	})
-	return d, err
+	return ks, d, err
 }
 
 // recordFields is a record's fields as text; attachments are checked on

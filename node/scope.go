@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/floe-north/floe/store"
 	sp "github.com/floe-north/floe/syncproto"
 )
 
@@ -28,39 +29,63 @@ func (n *Node) holdRuleOf(d sp.DeviceID) holdRule {
 }
 
 func (h holdRule) holds(e *sp.Entry) bool {
-	if e.Collection == Members {
-		return true
-	}
-	if !h.ok {
-		return false
-	}
-	return e.Author == h.id || h.cert.CanRead(e.Collection, e.Area)
+	return h.holdsScope(e.Collection, e.Area, e.Author)
 }
+
+// holdsScope is holds for an entry known by its scope: collection, area
+// and author.
+func (h holdRule) holdsScope(coll, area string, author sp.DeviceID) bool {
+	return h.reads(coll, area) || h.wrote(author)
+}
+
+// reads says whether the device may read entries of coll in area,
+// whoever wrote them.
+func (h holdRule) reads(coll, area string) bool {
+	return coll == Members || h.ok && h.cert.CanRead(coll, area)
+}
+
+// wrote says whether the device wrote an entry of author: it holds what
+// it wrote.
+func (h holdRule) wrote(author sp.DeviceID) bool { return h.ok && author == h.id }
 
 // offerFilter is the filter of a session or bundle with peer; nil means
 // no filter (both may hold everything).
-func (n *Node) offerFilter(peer sp.DeviceID) func(*sp.Entry) bool {
+func (n *Node) offerFilter(peer sp.DeviceID) func(store.Scope) bool {
 	return n.filterFor(n.holdRuleOf(peer))
 }
 
 // filterFor is the filter of a session or bundle with a device that
-// holds by rule them; nil means no filter.
-func (n *Node) filterFor(them holdRule) func(*sp.Entry) bool {
+// holds by rule them; nil means no filter. A filter is for one session:
+// it remembers, per collection and area, what the certificates allow.
+func (n *Node) filterFor(them holdRule) func(store.Scope) bool {
 	me := n.holdRuleOf(n.id)
 	if me.ok && them.ok && me.cert.readsAll() && them.cert.readsAll() {
 		return nil
 	}
-	return func(e *sp.Entry) bool { return me.holds(e) && them.holds(e) }
+	type place struct{ coll, area string }
+	type reads struct{ me, them bool }
+	seen := map[place]reads{}
+	return func(sc store.Scope) bool {
+		p := place{sc.Collection, sc.Area}
+		r, ok := seen[p]
+		if !ok {
+			r = reads{me.reads(p.coll, p.area), them.reads(p.coll, p.area)}
+			seen[p] = r
+		}
+		return (r.me || me.wrote(sc.Author)) && (r.them || them.wrote(sc.Author))
+	}
 }
 
 // offerKeys lists the sync keys of the entries filter lets through, in
-// sync order, and their digest. It reads every entry: a filtered session
-// costs a scan of the store.
-func (n *Node) offerKeys(ctx context.Context, filter func(*sp.Entry) bool) ([]sp.SyncKey, sp.Digest, error) {
+// sync order, and their digest. It reads the sync-order index alone,
+// which keeps each entry's scope (store layout 2): a filtered session
+// costs a scan of the index, as an unfiltered one does, and no entry is
+// read.
+func (n *Node) offerKeys(ctx context.Context, filter func(store.Scope) bool) ([]sp.SyncKey, sp.Digest, error) {
 	var ks []sp.SyncKey
 	var d sp.Digest
-	err := n.st.ScanSyncOrder(ctx, nil, func(k sp.SyncKey, e sp.Entry) error {
-		if filter(&e) {
+	err := n.st.SyncScopes(ctx, func(k sp.SyncKey, sc store.Scope) error {
+		if filter(sc) {
 			ks = append(ks, k)
 			d.Add(k.Hash())
 		}

@@ -6,13 +6,18 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/floe-north/floe/fieldkit"
 	"github.com/floe-north/floe/store"
@@ -171,9 +176,37 @@ func TestStoreFixturesOpen(t *testing.T) {
 	for _, dir := range fixtureDirs(t) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			nd, f := loadFixture(t, dir)
-			n := openFixture(t, nd, f, nil)
+			var logs bytes.Buffer
+			n := openFixture(t, nd, f, &logs)
 			defer n.Close()
+			if up := strings.Contains(logs.String(), "upgraded the store's layout"); up != (f.Layout < store.LayoutVersion) {
+				t.Errorf("a store of layout %d, upgraded: %v\n%s", f.Layout, up, logs.String())
+			}
 			checkFixture(t, n, f)
+			// Sessions with devices of every role offer, from the index
+			// alone, what reading every entry says both may hold.
+			b, _ := sp.ParseDeviceID(strings.Fields(f.Peers[0])[0])
+			for _, rule := range []holdRule{
+				fixtureWorker,
+				{id: sp.DeviceID{7}, ok: true, cert: Cert{Role: RoleOutreach, Areas: []string{"outreach:qikiqtaaluk", "directory:*"}}},
+				{id: sp.DeviceID{8}, ok: true, cert: Cert{Role: RoleTrainer, Areas: []string{"directory:*"}}},
+				{id: sp.DeviceID{9}, ok: true, cert: Cert{Role: RoleShelterStaff, Areas: []string{"*:*"}}},
+				{id: sp.DeviceID{10}, ok: true, cert: Cert{Role: RoleCoordinator, Areas: []string{"outreach:kivalliq"}}},
+				n.holdRuleOf(b),
+				{id: sp.DeviceID{11}}, // no certificate yet: members only
+			} {
+				_, want, err := heldByBoth(ctx, n, rule)
+				if err != nil {
+					t.Fatal(err)
+				}
+				filter := n.filterFor(rule)
+				if filter == nil {
+					filter = func(store.Scope) bool { return true }
+				}
+				if _, got, err := n.offerKeys(ctx, filter); err != nil || got != want {
+					t.Errorf("%s %v: the index offers %d keys, reading the entries %d (%v)", rule.cert.Role, rule.cert.Areas, got.Count, want.Count, err)
+				}
+			}
 			// The shelter's location is sealed, and opens here (an
 			// audience member); the reveal writes an audit record.
 			r, err := n.Get(ctx, Directory, mustRecordID(t, f.Shelter), ReadOptions{Reveal: []string{"location"}})
@@ -210,4 +243,123 @@ func statusOf(t *testing.T, n *Node) Status {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// upgradeSteps opens a copy of a fixture and returns the steps its
+// upgrade takes.
+func upgradeSteps(t *testing.T, dir string) []string {
+	t.Helper()
+	nd, f := loadFixture(t, dir)
+	var steps []string
+	n, err := Open(context.Background(), nd, []byte(f.Passphrase), Options{Store: store.Options{KDF: &fixtureKDF,
+		UpgradeHook: func(s string) error { steps = append(steps, s); return nil }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	return steps
+}
+
+// The upgrade of each stored fixture of an older layout, stopped after
+// any of its steps, is finished by the next open: the same state hash,
+// the same key list for a filtered session, and a store that passes a
+// full check.
+func TestFixtureUpgradeStoppedAtEveryStep(t *testing.T) {
+	for _, dir := range fixtureDirs(t) {
+		if strings.HasSuffix(dir, fmt.Sprint(store.LayoutVersion)) {
+			continue
+		}
+		steps := upgradeSteps(t, dir)
+		if len(steps) < 4 {
+			t.Fatalf("%s: the upgrade took steps %q", dir, steps)
+		}
+		for i, step := range steps {
+			t.Run(fmt.Sprintf("%s/%d-%s", filepath.Base(dir), i+1, step), func(t *testing.T) {
+				nd, f := loadFixture(t, dir)
+				calls := 0
+				_, err := Open(context.Background(), nd, []byte(f.Passphrase), Options{Store: store.Options{KDF: &fixtureKDF,
+					UpgradeHook: func(string) error {
+						if calls++; calls == i+1 {
+							return errors.New("stopped by the test")
+						}
+						return nil
+					}}})
+				if err == nil || !strings.Contains(err.Error(), "stopped by the test") {
+					t.Fatalf("Open: %v", err)
+				}
+				n := openFixture(t, nd, f, nil)
+				defer n.Close()
+				checkFixture(t, n, f)
+			})
+		}
+	}
+}
+
+// TestFixtureUpgradeChild is run by TestFixtureUpgradeKilledAtEveryStep
+// in a child process, which kills itself after a step of the upgrade.
+func TestFixtureUpgradeChild(t *testing.T) {
+	dir, at := os.Getenv("FLOE_FIXTURE_CHILD_DIR"), os.Getenv("FLOE_FIXTURE_KILL_AT")
+	if dir == "" {
+		t.Skip("run by TestFixtureUpgradeKilledAtEveryStep")
+	}
+	kill, _ := strconv.Atoi(at)
+	calls := 0
+	n, err := Open(context.Background(), dir, []byte(fixturePassphrase), Options{Store: store.Options{KDF: &fixtureKDF,
+		UpgradeHook: func(string) error {
+			if calls++; calls == kill {
+				// As a crash or a pulled plug would: nothing is closed
+				// or flushed, no deferred call runs.
+				if p, err := os.FindProcess(os.Getpid()); err == nil {
+					p.Kill()
+				}
+				time.Sleep(time.Minute)
+			}
+			return nil
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+}
+
+// The upgrade of each stored fixture of an older layout, its process
+// killed after any of its steps, is finished by the next open, with the
+// same state hash and the same key list for a filtered session.
+func TestFixtureUpgradeKilledAtEveryStep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a process for each step")
+	}
+	for _, dir := range fixtureDirs(t) {
+		if strings.HasSuffix(dir, fmt.Sprint(store.LayoutVersion)) {
+			continue
+		}
+		steps := upgradeSteps(t, dir)
+		for i, step := range steps {
+			t.Run(fmt.Sprintf("%s/%d-%s", filepath.Base(dir), i+1, step), func(t *testing.T) {
+				nd, f := loadFixture(t, dir)
+				cmd := exec.Command(os.Args[0], "-test.run=^TestFixtureUpgradeChild$", "-test.count=1")
+				cmd.Env = append(os.Environ(), "FLOE_FIXTURE_CHILD_DIR="+nd, "FLOE_FIXTURE_KILL_AT="+strconv.Itoa(i+1))
+				out, _ := cmd.CombinedOutput()
+				if !killed(cmd) || bytes.Contains(out, []byte("FAIL")) {
+					t.Fatalf("the child was not killed (%v):\n%s", cmd.ProcessState, out)
+				}
+				var logs bytes.Buffer
+				n := openFixture(t, nd, f, &logs)
+				defer n.Close()
+				checkFixture(t, n, f)
+				if !strings.Contains(logs.String(), "not closed cleanly") {
+					t.Errorf("the open after the kill did not notice it:\n%s", logs.String())
+				}
+			})
+		}
+	}
+}
+
+// killed reports whether a child process was killed, rather than ending
+// on its own. (On Windows a killed process exits with code 1.)
+func killed(cmd *exec.Cmd) bool {
+	if runtime.GOOS == "windows" {
+		return cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == 1
+	}
+	return cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == -1
 }

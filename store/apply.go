@@ -293,7 +293,7 @@ func (m *mergeTx) Siblings(coll string, id sp.RecordID, field string) ([]sp.Held
 	return out, nil
 }
 
-// Put implements syncproto.MergeTx: the entry and its 'r', 's' and 'x'
+// Put implements syncproto.MergeTx: the entry and its 'r', 'o' and 'x'
 // rows.
 func (m *mergeTx) Put(e *sp.Entry, h sp.EntryHash) error {
 	ek := entryKey(h)
@@ -306,7 +306,7 @@ func (m *mergeTx) Put(e *sp.Entry, h sp.EntryHash) error {
 	}
 	m.touch(e, rk, true)
 	sk := syncRowKey(sp.MakeSyncKey(e.Time, h))
-	if err := m.set(sk, m.s.tags.sum(nil, sk, nil)); err != nil {
+	if err := m.set(sk, m.s.syncRowValue(sk, e)); err != nil {
 		return err
 	}
 	for _, t := range m.s.terms(e) {

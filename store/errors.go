@@ -33,6 +33,9 @@ var (
 	ErrDiskFull = errors.New("the disk is full")
 	// ErrClosed means the store was used after Close.
 	ErrClosed = errors.New("the store is closed")
+	// ErrNewerStore means the store has a newer layout than this Floe
+	// reads: a newer Floe wrote it. Nothing was changed.
+	ErrNewerStore = errors.New("the store was written by a newer Floe")
 )
 
 // humanError is an error with a full message for a person that still
@@ -91,10 +94,26 @@ type DiskFullError struct {
 	// Partial means some of the call's writes were committed before the
 	// disk filled; applying the same entries again is safe.
 	Partial bool
+	// Upgrade, if set, is the layout the store was being upgraded to at
+	// open: the upgrade was refused (or, with Partial, stopped partway).
+	Upgrade uint
 	cause   error
+	// refused means the open was refused before it wrote anything.
+	refused bool
 }
 
 func (e *DiskFullError) Error() string {
+	if e.Upgrade != 0 {
+		msg := fmt.Sprintf("the disk holding %s has only %d MiB free; upgrading the store to layout %d needs about %d MiB. Free some space and open it again; ",
+			e.Dir, e.Free>>20, e.Upgrade, (e.Need+(1<<20)-1)>>20)
+		if e.cause != nil {
+			msg = fmt.Sprintf("the disk holding %s filled while the store was being upgraded to layout %d (%v). Free some space and open it again; ", e.Dir, e.Upgrade, e.cause)
+		}
+		if e.Partial {
+			return msg + "the upgrade stopped partway, the store is whole, and the next open carries on from there"
+		}
+		return msg + "the store was not changed, and the Floe you used before still opens it"
+	}
 	if e.cause != nil {
 		return fmt.Sprintf("the disk holding %s is full (%v); Floe could not finish a write. "+
 			"Free some space and try again; the store is consistent, and applying the same entries again is safe",

@@ -16,7 +16,8 @@ import (
 //	'e'     'e' hash(32)                                             tag(16) ‖ canonical encoding of the
 //	                                                                 whole entry (syncproto.Entry.Encode)
 //	'r'     'r' len(coll)(1) coll record(16) field 0x00 hash(32)     tag(16) of the key
-//	's'     's' HLC(8, big-endian) hash(32)                          tag(16) of the key
+//	'o'     'o' HLC(8, big-endian) hash(32)                          tag(16) of key ‖ scope, then the scope:
+//	                                                                 author(32) len(coll)(1) coll area
 //	'x'     'x' term 0x00 record(16) hash(32)                        tag(16) of the key
 //	'c'     'c' len(coll)(1) coll record(16) field                   tag(16) of the key
 //	'b'     'b' hash(32)                                             tag(16) ‖ a blob chunk (blob.go)
@@ -39,8 +40,13 @@ import (
 //	    only), so "field 0x00" sorts as the field path does, and rows come
 //	    out ordered by field path and then hash, as Store.Record returns
 //	    entries.
-//	's' one row per kept entry, in sync order: the key after 's' is the
-//	    syncproto.SyncKey, so ScanSyncOrder is one forward scan.
+//	'o' one row per kept entry, in sync order: the key after 'o' is the
+//	    syncproto.SyncKey, so ScanSyncOrder is one forward scan. The value
+//	    keeps the entry's scope (Scope: author, collection, area), what
+//	    decides who may hold it, so that the key list of a filtered
+//	    session (SyncScopes) reads this index alone. The tag covers key
+//	    and scope. Layout 1 kept these rows under 's' with a tag over the
+//	    key only; the upgrade to layout 2 (upgrade.go) replaces them.
 //	'x' search postings: one row per (term, entry) for the terms of the
 //	    text Options.IndexText returns for the entry. The term is folded
 //	    by package textfold (letters and digits only, so never 0x00), and
@@ -73,10 +79,13 @@ import (
 // The state row is written once per transaction, not per entry: badger
 // counts every write of a key toward its transaction cap.
 const (
-	prefixChunk    byte = 'b'
-	prefixEntry    byte = 'e'
-	prefixRecord   byte = 'r'
-	prefixSync     byte = 's'
+	prefixChunk  byte = 'b'
+	prefixEntry  byte = 'e'
+	prefixRecord byte = 'r'
+	prefixSync   byte = 'o'
+	// prefixSyncV1 is the sync-order index of layout 1 ('s' HLC hash,
+	// value the tag of the key). Only the upgrade reads and removes it.
+	prefixSyncV1   byte = 's'
 	prefixSearch   byte = 'x'
 	prefixMeta     byte = 'm'
 	prefixConflict byte = 'c'
@@ -93,11 +102,19 @@ const (
 	metaState = "store.state"
 	// metaIndex holds indexRow: what the search index was built with.
 	metaIndex = "store.index"
+	// metaUpgrade holds upgradeRow while the store is being upgraded to
+	// a newer layout (upgrade.go); there is none otherwise.
+	metaUpgrade = "store.upgrade"
 )
 
 // LayoutVersion is the version of the key layout above, kept in the
-// metaFormat row. Bump it on any change to this file.
-const LayoutVersion = 1
+// metaFormat row. Bump it on any change to this file, and add the upgrade
+// from the version before (upgrade.go). History:
+//
+//	1  2026-11-24  the first layout.
+//	2  2026-11-25  the sync-order index ('s' became 'o') keeps each
+//	               entry's scope, so a filtered session reads no entries.
+const LayoutVersion = 2
 
 const (
 	hashLen   = len(sp.EntryHash{})
@@ -188,6 +205,43 @@ func nextRecordID(id sp.RecordID) (sp.RecordID, bool) {
 	return id, false
 }
 
+// Scope is what decides who may hold an entry: its author, collection and
+// area. The sync-order index keeps it for every kept entry.
+type Scope struct {
+	Author     sp.DeviceID
+	Collection string
+	Area       string
+}
+
+// ScopeOf is the scope of an entry.
+func ScopeOf(e *sp.Entry) Scope {
+	return Scope{Author: e.Author, Collection: e.Collection, Area: e.Area}
+}
+
+// appendScope appends the scope of e as an 'o' row keeps it: author(32)
+// len(coll)(1) coll area. Collections are at most 32 bytes and areas 64
+// (syncproto's limits), so it is at most 129 bytes.
+func appendScope(dst []byte, e *sp.Entry) []byte {
+	dst = append(dst, e.Author[:]...)
+	dst = append(dst, byte(len(e.Collection)))
+	dst = append(dst, e.Collection...)
+	return append(dst, e.Area...)
+}
+
+// splitScope splits the scope bytes of an 'o' row into its parts, without
+// copying.
+func splitScope(b []byte) (author, coll, area []byte, ok bool) {
+	const al = len(sp.DeviceID{})
+	if len(b) < al+1 {
+		return nil, nil, nil, false
+	}
+	n := int(b[al])
+	if n == 0 || n > sp.MaxCollectionLen || len(b) < al+1+n || len(b)-al-1-n > sp.MaxAreaLen {
+		return nil, nil, nil, false
+	}
+	return b[:al], b[al+1 : al+1+n], b[al+1+n:], true
+}
+
 func syncRowKey(k sp.SyncKey) []byte {
 	out := make([]byte, 1+len(k))
 	out[0] = prefixSync
@@ -202,6 +256,13 @@ func parseSyncRowKey(k []byte) (sp.SyncKey, bool) {
 	}
 	copy(sk[:], k[1:])
 	return sk, true
+}
+
+// syncRowKeyV1 is the key of a sync-order row of layout 1.
+func syncRowKeyV1(k sp.SyncKey) []byte {
+	out := syncRowKey(k)
+	out[0] = prefixSyncV1
+	return out
 }
 
 // searchPrefix is 'x' and a (partial) term: the postings of every stored

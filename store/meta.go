@@ -124,9 +124,11 @@ func (s *Store) initMeta() error {
 }
 
 // checkMeta checks, at open, that the store's own meta rows are there and
-// open: a store that lost them has lost data.
-func (s *Store) checkMeta() error {
-	return s.view("opening the store", func(txn *badger.Txn) error {
+// open (a store that lost them has lost data), and returns the layout the
+// store is in and its upgrade row, if an upgrade is under way. A store of
+// a newer layout is refused before anything else is read.
+func (s *Store) checkMeta() (layout uint, up *upgradeRow, err error) {
+	err = s.view("opening the store", func(txn *badger.Txn) error {
 		b, err := s.getMetaTxn(txn, metaFormat)
 		if errors.Is(err, sp.ErrNotFound) {
 			return s.integrity("the format row", "it is missing")
@@ -138,12 +140,41 @@ func (s *Store) checkMeta() error {
 		if err := sp.UnmarshalStrict(b, &f); err != nil {
 			return s.integrity("the format row", "%v", err)
 		}
-		if f.Layout != LayoutVersion {
-			return fmt.Errorf("the store in %s has layout version %d, and this Floe reads version %d; use a newer Floe", s.dir, f.Layout, LayoutVersion)
+		switch {
+		case f.Layout > LayoutVersion:
+			return human(ErrNewerStore, "the store in %s has layout version %d, and this Floe reads layouts up to %d: a newer Floe wrote it; use a newer Floe (nothing was changed)", s.dir, f.Layout, LayoutVersion)
+		case f.Layout < firstLayout:
+			return s.integrity("the format row", "layout version %d", f.Layout)
+		}
+		layout = f.Layout
+		b, err = s.getMetaTxn(txn, metaUpgrade)
+		switch {
+		case errors.Is(err, sp.ErrNotFound):
+		case err != nil:
+			return err
+		default:
+			up = new(upgradeRow)
+			if err := sp.UnmarshalStrict(b, up); err != nil {
+				return s.integrity("the upgrade row", "%v", err)
+			}
+			if up.To > LayoutVersion && up.Step == upgradeIndexing && layout == up.From {
+				// A newer Floe began an upgrade and stopped before its
+				// flip: the store is still of a layout this one reads.
+				// If this Floe writes, the newer one starts over.
+				s.log.Warn("a newer Floe began upgrading this store and did not finish; it carries on when it opens the store again", "to", up.To)
+				up = nil
+				break
+			}
+			if up.From >= up.To ||
+				up.Step == upgradeIndexing && layout != up.From || up.Step == upgradeCleaning && layout != up.To ||
+				up.Step != upgradeIndexing && up.Step != upgradeCleaning {
+				return s.integrity("the upgrade row", "an upgrade from layout %d to %d in a store of layout %d", up.From, up.To, layout)
+			}
 		}
 		_, err = s.readState(txn)
 		return err
 	})
+	return layout, up, err
 }
 
 // maxMetaName and maxMetaValue cap the node's meta rows.

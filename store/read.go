@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -260,7 +261,8 @@ func (s *Store) Records(ctx context.Context, coll string, start sp.RecordID, fn 
 // ScanSyncOrder implements syncproto.Store.
 func (s *Store) ScanSyncOrder(ctx context.Context, after *sp.SyncKey, fn func(sp.SyncKey, sp.Entry) error) error {
 	return s.read(ctx, "the sync-order index", func(txn *badger.Txn) error {
-		return s.syncRows(ctx, txn, after, true, func(sk sp.SyncKey) error {
+		var buf [tagLen + maxScopeLen]byte
+		return s.scanSyncRows(ctx, txn, after, true, func(sk sp.SyncKey, scope []byte) error {
 			e, err := s.getEntry(txn, sk.Hash())
 			if errors.Is(err, sp.ErrNotFound) {
 				return s.integrity("the sync-order index", "a row names entry %s, which is missing", sk.Hash().Short())
@@ -270,6 +272,9 @@ func (s *Store) ScanSyncOrder(ctx context.Context, after *sp.SyncKey, fn func(sp
 			}
 			if e.Time != sk.Time() {
 				return s.integrity("the sync-order index", "a row's time does not match entry %s", sk.Hash().Short())
+			}
+			if !bytes.Equal(appendScope(buf[:0], &e), scope) {
+				return s.integrity("the sync-order index", "a row's scope does not match entry %s", sk.Hash().Short())
 			}
 			return callUser(func() error { return fn(sk, e) })
 		})
@@ -288,11 +293,70 @@ func (s *Store) SyncKeys(ctx context.Context, fn func(sp.SyncKey) error) error {
 	})
 }
 
-// syncRows walks the sync-order index after the key after (nil: from the
-// start), checks each row's key and tag, and calls fn with its sync key.
-// A walk from the start is checked against the store's digest at its end.
-// values says whether the rows' entries will be read (prefetching helps).
+// SyncScopes calls fn with the sync key and the scope of every kept
+// entry, in sync order, reading the sync-order index alone: it is how a
+// node lists what it offers a peer that may hold only part of the store,
+// without reading every entry. The checks are those of SyncKeys; the tag
+// of each row covers its scope.
+func (s *Store) SyncScopes(ctx context.Context, fn func(sp.SyncKey, Scope) error) error {
+	// Collections and areas are few: one string each, not one a row.
+	names := map[string]string{}
+	intern := func(b []byte) string {
+		if v, ok := names[string(b)]; ok {
+			return v
+		}
+		v := string(b)
+		if len(names) < 4096 {
+			names[v] = v
+		}
+		return v
+	}
+	return s.read(ctx, "the sync-order index", func(txn *badger.Txn) error {
+		return s.scanSyncRows(ctx, txn, nil, false, func(sk sp.SyncKey, scope []byte) error {
+			author, coll, area, _ := splitScope(scope)
+			sc := Scope{Collection: intern(coll), Area: intern(area)}
+			copy(sc.Author[:], author)
+			return callUser(func() error { return fn(sk, sc) })
+		})
+	})
+}
+
+// maxScopeLen is the longest scope an 'o' row keeps.
+const maxScopeLen = len(sp.DeviceID{}) + 1 + sp.MaxCollectionLen + sp.MaxAreaLen
+
+// syncRowValue is the value of the 'o' row key of entry e: a tag over
+// the key and the entry's scope, then the scope.
+func (s *Store) syncRowValue(key []byte, e *sp.Entry) []byte {
+	var buf [maxScopeLen]byte
+	scope := appendScope(buf[:0], e)
+	v := make([]byte, 0, tagLen+len(scope))
+	v = s.tags.sum(v, key, scope)
+	return append(v, scope...)
+}
+
+// syncRowScope checks the value v of the 'o' row key, and returns the
+// scope it keeps (a part of v).
+func (s *Store) syncRowScope(key, v []byte) ([]byte, error) {
+	if len(v) <= tagLen || !s.tags.check(v[:tagLen], key, v[tagLen:]) {
+		return nil, s.integrity("the sync-order index", "a row's tag does not match")
+	}
+	if _, _, _, ok := splitScope(v[tagLen:]); !ok {
+		return nil, s.integrity("the sync-order index", "a row's scope does not parse")
+	}
+	return v[tagLen:], nil
+}
+
+// syncRows is scanSyncRows for callers that need only the keys.
 func (s *Store) syncRows(ctx context.Context, txn *badger.Txn, after *sp.SyncKey, values bool, fn func(sp.SyncKey) error) error {
+	return s.scanSyncRows(ctx, txn, after, values, func(sk sp.SyncKey, _ []byte) error { return fn(sk) })
+}
+
+// scanSyncRows walks the sync-order index after the key after (nil: from
+// the start), checks each row's key and tag, and calls fn with its sync
+// key and scope (valid only during the call). A walk from the start is
+// checked against the store's digest at its end. values says whether the
+// rows' entries will be read (prefetching helps).
+func (s *Store) scanSyncRows(ctx context.Context, txn *badger.Txn, after *sp.SyncKey, values bool, fn func(sp.SyncKey, []byte) error) error {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{prefixSync}, PrefetchValues: values})
 	defer it.Close()
 	start := []byte{prefixSync}
@@ -301,6 +365,7 @@ func (s *Store) syncRows(ctx context.Context, txn *badger.Txn, after *sp.SyncKey
 	}
 	n := 0
 	var dig sp.Digest
+	var buf []byte
 	for it.Seek(start); it.Valid(); it.Next() {
 		if n++; n%ctxEvery == 0 {
 			if err := ctx.Err(); err != nil {
@@ -315,11 +380,16 @@ func (s *Store) syncRows(ctx context.Context, txn *badger.Txn, after *sp.SyncKey
 		if after != nil && sk == *after {
 			continue
 		}
-		if err := s.checkTag(item, "the sync-order index"); err != nil {
+		var err error
+		if buf, err = item.ValueCopy(buf[:0]); err != nil {
+			return s.readError("the sync-order index", err)
+		}
+		scope, err := s.syncRowScope(item.Key(), buf)
+		if err != nil {
 			return err
 		}
 		dig.Add(sk.Hash())
-		if err := fn(sk); err != nil {
+		if err := fn(sk, scope); err != nil {
 			return err
 		}
 	}

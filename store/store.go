@@ -43,6 +43,11 @@ type Options struct {
 	// the upgrade on Open. Nil means DefaultKDF. Only tests should set
 	// it; parameters below a floor (t=1, m=8 MiB) are refused.
 	KDF *KDFParams
+	// UpgradeHook, if set, is called after each step of a layout upgrade
+	// at open has committed (see UpgradeSteps); an error stops the
+	// upgrade there, as a crash would, and Open returns it. Tests use it
+	// to stop an upgrade at every step. Nil in normal use.
+	UpgradeHook func(step string) error
 }
 
 // DefaultMinFree is the default Options.MinFree: 64 MiB. Badger writes
@@ -358,7 +363,12 @@ func openData(dir string, master []byte, opts Options, create bool) (s *Store, e
 	if create {
 		err = s.initMeta()
 	} else {
-		err = s.checkMeta()
+		var layout uint
+		var up *upgradeRow
+		layout, up, err = s.checkMeta()
+		if err == nil && (layout < LayoutVersion || up != nil) {
+			err = s.upgrade(layout, up)
+		}
 		if err == nil {
 			err = s.checkIndex()
 		}
@@ -371,9 +381,24 @@ func openData(dir string, master []byte, opts Options, create bool) (s *Store, e
 	}
 	if err != nil {
 		db.Close()
+		if refusedClean(err) && !s.unsealed {
+			// Nothing was written: seal the files again, so that the
+			// Floe that can open the store finds it closed cleanly.
+			if serr := s.writeSeal(s.sealed); serr != nil {
+				s.log.Warn("could not write the shutdown seal", "err", serr)
+			}
+		}
 		return nil, err
 	}
 	return s, nil
+}
+
+// refusedClean reports whether err refused an open before anything was
+// written: a store of a newer layout, or an upgrade refused for lack of
+// space before it began.
+func refusedClean(err error) bool {
+	var df *DiskFullError
+	return errors.Is(err, ErrNewerStore) || errors.As(err, &df) && df.refused
 }
 
 func (s *Store) classifyOpenError(err error) error {

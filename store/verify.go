@@ -180,7 +180,7 @@ func (s *Store) verifyScan(ctx context.Context, txn *badger.Txn, rep *VerifyRepo
 			dig.Add(h)
 			newest = max(newest, e.Time)
 			wantR.add(recordKey(&e, h))
-			wantS.add(syncRowKey(sp.MakeSyncKey(e.Time, h)))
+			wantS.add(appendScope(syncRowKey(sp.MakeSyncKey(e.Time, h)), &e))
 			for _, t := range s.terms(&e) {
 				wantX.add(searchKey(t, e.Record, h))
 			}
@@ -209,9 +209,26 @@ func (s *Store) verifyScan(ctx context.Context, txn *badger.Txn, rep *VerifyRepo
 				rep.problem("deleted record %s holds entry %s beside its tombstone", row.id.Short(), row.hash.Short())
 			}
 		case prefixSync:
+			// Fingerprinted with the scope it keeps, so a row whose
+			// scope is not its entry's shows as a difference.
 			rep.SyncRows++
-			_, ok := parseSyncRowKey(k)
-			indexRow(item, k, ok, "the sync-order index", &haveS)
+			if _, ok := parseSyncRowKey(k); !ok {
+				rep.problem("a key of the sync-order index does not parse")
+				break
+			}
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				rep.problemErr(s.readError("the sync-order index", err))
+				break
+			}
+			scope, err := s.syncRowScope(k, v)
+			if err != nil {
+				rep.problemErr(err)
+				break
+			}
+			haveS.add(append(k, scope...))
+		case prefixSyncV1:
+			rep.problem("a sync-order row of store layout 1 is left over from the upgrade")
 		case prefixSearch:
 			rep.SearchRows++
 			_, ok := parseSearchKey(k)
@@ -291,7 +308,7 @@ func (s *Store) verifyRows(ctx context.Context, txn *badger.Txn, rep *VerifyRepo
 				continue // reported by the scan
 			}
 			s.verifyRow(txn, rep, recordKey(&e, h), "entry %s has no record-index row", h)
-			s.verifyRow(txn, rep, syncRowKey(sp.MakeSyncKey(e.Time, h)), "entry %s has no sync-order row", h)
+			s.verifySyncRow(txn, rep, &e, h)
 			for _, t := range s.terms(&e) {
 				s.verifyRow(txn, rep, searchKey(t, e.Record, h), "entry %s lacks a search posting", h)
 			}
@@ -310,6 +327,19 @@ func (s *Store) verifyRows(ctx context.Context, txn *badger.Txn, rep *VerifyRepo
 				rep.problem("a sync-order row names entry %s, which is missing", sk.Hash().Short())
 			} else if err == nil && e.Time != sk.Time() {
 				rep.problem("a sync-order row's time does not match entry %s", sk.Hash().Short())
+			} else if err == nil {
+				var scope []byte
+				err := item.Value(func(v []byte) error {
+					var err error
+					scope, err = s.syncRowScope(k, v)
+					if err == nil && !bytes.Equal(scope, appendScope(nil, &e)) {
+						rep.problem("a sync-order row's scope does not match entry %s", sk.Hash().Short())
+					}
+					return nil
+				})
+				if err != nil {
+					rep.problemErr(s.readError("the sync-order index", err))
+				}
 			}
 		case prefixSearch:
 			row, ok := parseSearchKey(k)
@@ -328,6 +358,29 @@ func (s *Store) verifyRows(ctx context.Context, txn *badger.Txn, rep *VerifyRepo
 		rep.problem("the index rows do not match the entries")
 	}
 	return nil
+}
+
+// verifySyncRow checks that entry e (hash h) has its sync-order row, with
+// a tag that matches and the entry's scope.
+func (s *Store) verifySyncRow(txn *badger.Txn, rep *VerifyReport, e *sp.Entry, h sp.EntryHash) {
+	key := syncRowKey(sp.MakeSyncKey(e.Time, h))
+	item, err := txn.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		rep.problem("entry %s has no sync-order row", h.Short())
+		return
+	}
+	if err == nil {
+		err = item.Value(func(v []byte) error {
+			scope, err := s.syncRowScope(key, v)
+			if err == nil && !bytes.Equal(scope, appendScope(nil, e)) {
+				rep.problem("the sync-order row of entry %s keeps another scope", h.Short())
+			}
+			return err
+		})
+	}
+	if err != nil {
+		rep.problemErr(s.readError("entry "+h.Short(), err))
+	}
 }
 
 // verifyRow checks that an index row exists and that its tag matches.
