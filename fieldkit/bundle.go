@@ -23,6 +23,13 @@ import (
 // key signs (entries sign under "floe/entry/v1\x00").
 const bundleSigDomain = "floe/bundle/v1\x00"
 
+// BundleFormat is the bundle format this floe writes and reads
+// (docs/bundle-format.md). A bundle is made of sync frames, and carries
+// its format as their version byte: it is the sync protocol's version. A
+// header of a newer version, with fields this floe does not know, or
+// with a sealing it does not know, is refused with "upgrade floe".
+const BundleFormat = sp.ProtocolVersion
+
 // SealingPlain is the only sealing this floe knows: the frames after the
 // header are written as they are (each entry is signed, but readable).
 const SealingPlain = 0

@@ -17,7 +17,9 @@ import (
 	sp "github.com/floe-north/floe/syncproto"
 )
 
-// PackFormat is the pack format this floe writes and reads.
+// PackFormat is the pack format this floe writes and reads. A pack
+// carries it in its header; a pack of a newer format, or with header
+// fields this floe does not know, is refused with "upgrade floe".
 const PackFormat = 1
 
 const (
@@ -190,6 +192,26 @@ func checkPackHeader(h *PackHeader) error {
 	return nil
 }
 
+// probeNewerPack looks at a first frame that strict decoding refused: a
+// pack header with fields this floe does not know comes from a newer
+// floe, and the person is told to upgrade, not that the file is damaged.
+func probeNewerPack(payload []byte) error {
+	var f struct {
+		Kind   uint64 `cbor:"1,keyasint"`
+		Header *struct {
+			Magic  string `cbor:"1,keyasint"`
+			Format uint64 `cbor:"2,keyasint"`
+		} `cbor:"2,keyasint"`
+	}
+	if sp.UnmarshalProbe(payload, &f) != nil || f.Kind != packKindHeader || f.Header == nil || f.Header.Magic != packMagic {
+		return nil
+	}
+	if f.Header.Format > PackFormat {
+		return fmt.Errorf("%w: it is pack format %d, and this floe reads format %d; upgrade floe", ErrBadPack, f.Header.Format, PackFormat)
+	}
+	return fmt.Errorf("%w: its header has fields this floe does not know: a newer floe made it; upgrade floe", ErrBadPack)
+}
+
 // ReadPack reads a whole pack and checks it: every frame intact, in
 // order, the header first and the trailer last, and the trailer's
 // signature by the header's signer over everything before it. entry is
@@ -219,6 +241,11 @@ func ReadPack(r io.Reader, check func(PackHeader) error, entry func(sp.Entry) er
 		}
 		var f packFrame
 		if err := sp.UnmarshalStrict(payload, &f); err != nil {
+			if seen == 0 {
+				if err := probeNewerPack(payload); err != nil {
+					return h, err
+				}
+			}
 			return h, fmt.Errorf("%w: frame %d does not decode (%v)", ErrBadPack, seen+1, err)
 		}
 		seen++

@@ -430,7 +430,7 @@ loop:
 	if sessionErr != nil && !errors.Is(sessionErr, sp.ErrPeerAbort) {
 		// Tell the peer why, if the link still works.
 		if s.Err() == nil {
-			s.Abort(sessionErr.Error())
+			s.Abort(sp.PeerReason(sessionErr))
 		}
 		if rd, _ := s.Ready(); len(rd.Frames) > 0 {
 			select {

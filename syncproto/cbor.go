@@ -64,6 +64,17 @@ func init() {
 	}
 }
 
+// UnmarshalProbe decodes what it knows of data from a newer floe and
+// ignores keys it does not know, with the other rules of UnmarshalStrict.
+// It is only for telling a person to upgrade (say, reading the version of
+// a header that strict decoding refused): never act on what it decodes.
+func UnmarshalProbe(data []byte, v any) error {
+	if err := probeDecMode.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return nil
+}
+
 // Marshal encodes v canonically.
 func Marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
 

@@ -49,6 +49,12 @@ type Dot struct {
 	Time   HLC      `cbor:"2,keyasint"`
 }
 
+// EntryFormat is the version of the entry format (docs/entry-format.md).
+// Entries carry it in the domain of their signature ("floe/entry/v1");
+// an entry with fields this floe does not know is refused by strict
+// decoding, never misread.
+const EntryFormat = 1
+
 // Entry is the unit of storage and replication. Its canonical encoding
 // without the signature is what is signed and hashed.
 //

@@ -45,6 +45,44 @@ func (e *VersionError) Error() string {
 
 func (e *VersionError) Unwrap() error { return ErrVersion }
 
+// PeerReason is the reason an Abort gives the other side, in its terms:
+// the side that shows it reads "the peer ended the session: " before it.
+func (e *VersionError) PeerReason() string {
+	if e.Got > e.Want {
+		return fmt.Sprintf("it speaks sync protocol version %d and cannot read version %d; upgrade floe on the peer", e.Want, e.Got)
+	}
+	return fmt.Sprintf("it speaks sync protocol version %d and no longer reads version %d; upgrade floe here", e.Want, e.Got)
+}
+
+// NewerPeerError means a message from the peer has fields this floe does
+// not know: the peer runs a newer floe, which needs them understood.
+type NewerPeerError struct{ Msg MsgKind }
+
+func (e *NewerPeerError) Error() string {
+	return fmt.Sprintf("the peer's %s has fields this floe does not know: it runs a newer floe; upgrade floe here", e.Msg)
+}
+
+func (e *NewerPeerError) Unwrap() error { return ErrVersion }
+
+// PeerReason is the reason an Abort gives the other side.
+func (e *NewerPeerError) PeerReason() string {
+	return fmt.Sprintf("it runs an older floe, which does not know fields of your %s; upgrade floe on the peer", e.Msg)
+}
+
+// peerReason is what an Abort tells the peer about err: its PeerReason if
+// it has one, else its message.
+func peerReason(err error) string {
+	var pr interface{ PeerReason() string }
+	if errors.As(err, &pr) {
+		return pr.PeerReason()
+	}
+	return err.Error()
+}
+
+// PeerReason is what an Abort should tell the peer about err, which ended
+// a session on this side.
+func PeerReason(err error) string { return peerReason(err) }
+
 // ErrFrame means bytes that should be a frame are not one: a wrong magic, a
 // length over the cap, or a checksum that does not match.
 var ErrFrame = errors.New("damaged or foreign frame")

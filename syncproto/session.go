@@ -235,7 +235,7 @@ func (s *Session) fail(err error) error {
 	if s.err == nil {
 		s.err = err
 		if !errors.Is(err, ErrPeerAbort) {
-			reason := capText(err.Error(), MaxAbortReason)
+			reason := capText(peerReason(err), MaxAbortReason)
 			s.out = s.out[:0]
 			s.send(MsgAbort, Abort{Reason: reason}, 0, 0)
 		}
@@ -328,6 +328,12 @@ func (s *Session) stepHello(body []byte) error {
 	}
 	var h Hello
 	if err := DecodeBody(MsgHello, body, &h); err != nil {
+		// A hello that decodes once unknown keys are ignored comes
+		// from a newer floe: say to upgrade, not that it is malformed.
+		var probe Hello
+		if probeDecMode.Unmarshal(body, &probe) == nil && probe.Network != (NetworkID{}) {
+			return &NewerPeerError{Msg: MsgHello}
+		}
 		return protoErr("%v", err)
 	}
 	if h.Network != s.cfg.Network {
