@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 
@@ -380,28 +379,5 @@ func (c *passphraseCmd) Run(ctx context.Context, env *Env, args []string) error 
 		return err
 	}
 	env.Printf("passphrase changed for %s\n", dir)
-	return nil
-}
-
-type versionCmd struct{}
-
-func (*versionCmd) Name() string        { return "version" }
-func (*versionCmd) Synopsis() string    { return "show the version and formats" }
-func (*versionCmd) Usage() string       { return "Usage: floe version [--json]\n" }
-func (*versionCmd) Flags(*flag.FlagSet) {}
-func (*versionCmd) Run(ctx context.Context, env *Env, args []string) error {
-	v := map[string]any{"version": "dev", "entry_format": 1}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		v["go"] = bi.GoVersion
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				v["commit"] = s.Value
-			}
-		}
-	}
-	if env.JSON {
-		return printJSON(env.Out, v)
-	}
-	env.Printf("floe %v (commit %v, entry format %v)\n", v["version"], v["commit"], v["entry_format"])
 	return nil
 }

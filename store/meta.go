@@ -143,7 +143,7 @@ func (s *Store) checkMeta() (layout uint, up *upgradeRow, err error) {
 		switch {
 		case f.Layout > LayoutVersion:
 			return human(ErrNewerStore, "the store in %s has layout version %d, and this Floe reads layouts up to %d: a newer Floe wrote it; use a newer Floe (nothing was changed)", s.dir, f.Layout, LayoutVersion)
-		case f.Layout < firstLayout:
+		case f.Layout < OldestLayout:
 			return s.integrity("the format row", "layout version %d", f.Layout)
 		}
 		layout = f.Layout

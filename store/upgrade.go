@@ -46,8 +46,9 @@ import (
 // The upgrade checks free space first, for all of it, and before each
 // batch; refused before it begins, it leaves the store exactly as it was.
 
-// firstLayout is the oldest layout this Floe opens (and upgrades).
-const firstLayout = 1
+// OldestLayout is the oldest store layout this Floe opens: it upgrades
+// a store of any layout from OldestLayout to LayoutVersion in place.
+const OldestLayout = 1
 
 // upgradeRow is the value of the metaUpgrade row. CBOR keys: never
 // renumber.
