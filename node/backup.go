@@ -1195,7 +1195,6 @@ type BackupCheck struct {
 
 // checkSink reads a backup and keeps nothing.
 type checkSink struct {
-	k     *BackupKey
 	h     *BackupHeader
 	t     *trust
 	net   Network
@@ -1254,7 +1253,7 @@ func (c *checkSink) end(e backupEnd) error {
 func CheckBackup(ctx context.Context, r io.Reader, k BackupKey) (BackupCheck, error) {
 	var out BackupCheck
 	cr := &countReader{r: r}
-	h, err := readBackup(ctx, cr, &k, &checkSink{k: &k, out: &out})
+	h, err := readBackup(ctx, cr, &k, &checkSink{out: &out})
 	out.fill(&h)
 	out.Bytes = cr.n
 	return out, err
@@ -1310,15 +1309,14 @@ func droppedForNewDevice(name string) bool {
 
 // restoreSink writes a backup's content into a new store.
 type restoreSink struct {
-	ctx   context.Context
-	dir   string
-	pass  []byte
-	opts  RestoreOptions
-	h     *BackupHeader
-	st    *store.Store
-	n     *Node
-	out   *RestoreReport
-	clock sp.HLC
+	ctx  context.Context
+	dir  string
+	pass []byte
+	opts RestoreOptions
+	h    *BackupHeader
+	st   *store.Store
+	n    *Node
+	out  *RestoreReport
 }
 
 func (s *restoreSink) header(h *BackupHeader) error { s.h = h; return nil }
