@@ -31,6 +31,8 @@ what to do when something is off:
   pending  this laptop's changes a peer has not confirmed yet, and
            entries waiting for the daily budget
   budget   the daily sync budget and today's use
+  backup   the network's backup key, and the age of this laptop's last
+           backup (more than 8 days is flagged)
 
 It exits 1 when a check failed (something needs doing now), 0 otherwise,
 warnings included. It opens the node, so stop 'floe serve' or 'floe node

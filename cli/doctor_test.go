@@ -13,7 +13,7 @@ func TestDoctorByCLI(t *testing.T) {
 	c.fails(ExitError, "no Floe node", "doctor")
 	c.ok("init")
 	out := c.ok("doctor")
-	for _, want := range []string{"ok    store", "every row checks out", "warn  peers", "syncs with nobody", "-> add the hub", "budget"} {
+	for _, want := range []string{"ok    store", "every row checks out", "warn  peers", "syncs with nobody", "-> add the hub", "budget", "warn  backup", "no backup key"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("floe doctor lacks %q:\n%s", want, out)
 		}
@@ -24,7 +24,7 @@ func TestDoctorByCLI(t *testing.T) {
 			Name, Status, Found, Advice string
 		} `json:"checks"`
 	}
-	if err := json.Unmarshal([]byte(c.ok("doctor", "--quick", "--json")), &rep); err != nil || !rep.OK || len(rep.Checks) != 6 {
+	if err := json.Unmarshal([]byte(c.ok("doctor", "--quick", "--json")), &rep); err != nil || !rep.OK || len(rep.Checks) != 7 {
 		t.Fatalf("doctor --json: %+v %v", rep, err)
 	}
 	if rep.Checks[0].Name != "store" || !strings.Contains(rep.Checks[0].Found, "not read in full") {

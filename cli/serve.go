@@ -15,14 +15,18 @@ import (
 )
 
 type serveCmd struct {
-	logFile  string
-	addr     string
-	lan      string
-	idle     time.Duration
-	sync     bool
-	listen   multiFlag
-	interval time.Duration
-	daily    bytesFlag
+	// Scheduled backups while unlocked (cli/backup.go).
+	backupDir   string
+	backupEvery time.Duration
+	backupKeep  int
+	logFile     string
+	addr        string
+	lan         string
+	idle        time.Duration
+	sync        bool
+	listen      multiFlag
+	interval    time.Duration
+	daily       bytesFlag
 }
 
 func (*serveCmd) Name() string     { return "serve" }
@@ -30,6 +34,7 @@ func (*serveCmd) Synopsis() string { return "serve the local HTTP API (starts lo
 func (*serveCmd) Usage() string {
 	return `Usage: floe serve [--http ADDR] [--lan ADDR] [--idle-lock D] [--sync=false]
                   [--listen ADDR]... [--interval D] [--daily-bytes N]
+                  [--backup-dir FOLDER [--backup-every D] [--backup-keep N]]
                   [--log-file FILE] [--dir DIR]
 
 Serves the node's web app (docs/webapp.md) and HTTP API (docs/api.md) on
@@ -57,6 +62,11 @@ Locking stops sync with the rest. --sync=false leaves sync to 'floe
 sync' or a 'floe node run' started when the app is not running (only
 one program at a time can open a node).
 
+While unlocked it also writes the backups 'floe backup' asks for from
+another window, and with --backup-dir a scheduled encrypted backup
+every --backup-every (default 24h), keeping this laptop's newest
+--backup-keep (default 7), as 'floe node run' does.
+
 It logs to stderr, or with --log-file FILE to a file of JSON lines that
 rotates at 10 MiB, keeping 5 old files (FILE.1 to FILE.5): what a
 service wants. Logs never hold record content.
@@ -67,6 +77,9 @@ func (c *serveCmd) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.lan, "lan", "", "also serve paired phones here over HTTPS, e.g. "+httpapi.DefaultLANAddr+" (off unless given)")
 	fs.DurationVar(&c.idle, "idle-lock", httpapi.DefaultIdleLock, "lock the node after this long with no request")
 	fs.BoolVar(&c.sync, "sync", true, "sync with peers while unlocked")
+	fs.StringVar(&c.backupDir, "backup-dir", "", "write scheduled encrypted backups into this folder while unlocked")
+	fs.DurationVar(&c.backupEvery, "backup-every", 24*time.Hour, "with --backup-dir: how often")
+	fs.IntVar(&c.backupKeep, "backup-keep", 7, "with --backup-dir: how many of this laptop's backups to keep")
 	fs.StringVar(&c.logFile, "log-file", "", "log to this file (JSON lines, rotated at 10 MiB, 5 kept) instead of stderr")
 	fs.Var(&c.listen, "listen", "sync: a libp2p TCP address to listen on; may repeat (default "+node.DefaultDaemonListen+")")
 	fs.DurationVar(&c.interval, "interval", 5*time.Minute, "sync: how often to sync with each peer")
@@ -90,7 +103,13 @@ func (c *serveCmd) Run(ctx context.Context, env *Env, args []string) error {
 	}
 	defer closeLog()
 	opts.Logger = log
+	if err := checkBackupFlags(c.backupDir, c.backupEvery, c.backupKeep); err != nil {
+		return err
+	}
 	cfg := httpapi.Config{Dir: dir, Options: opts, IdleLock: c.idle, Logger: opts.Logger}
+	if c.backupDir != "" {
+		cfg.Backups = &node.BackupSchedule{Dir: c.backupDir, Every: c.backupEvery, Keep: c.backupKeep}
+	}
 	if c.sync {
 		d := &node.DaemonOptions{Interval: c.interval, DailyBytes: c.daily.ptr()}
 		if len(c.listen) > 0 {

@@ -649,6 +649,7 @@ func (n *Node) writeBackupFile(ctx context.Context, path string) (info BackupInf
 	}
 	syncParent(path)
 	info.File = path
+	n.noteBackup(info)
 	n.log.Info("backup written", "file", filepath.Base(path), "entries", info.Entries, "chunks", info.Chunks, "bytes", info.Bytes, "key", info.Key)
 	return info, nil
 }

@@ -39,6 +39,9 @@ type DoctorOptions struct {
 	// Stale is how long a peer may go without a sync before the doctor
 	// says so; zero means 7 days.
 	Stale time.Duration
+	// BackupAge is how old the last backup may be before the doctor
+	// says so; zero means 8 days (a weekly backup and a day's grace).
+	BackupAge time.Duration
 	// Drift is how far ahead of this laptop's clock an entry may be
 	// stamped before the doctor says a clock is off; zero means 2
 	// minutes. (Sync holds back entries more than 10 minutes ahead, so
@@ -51,6 +54,9 @@ type DoctorOptions struct {
 func (n *Node) Doctor(ctx context.Context, opts DoctorOptions) ([]Check, error) {
 	if opts.Stale <= 0 {
 		opts.Stale = 7 * 24 * time.Hour
+	}
+	if opts.BackupAge <= 0 {
+		opts.BackupAge = 8 * 24 * time.Hour
 	}
 	if opts.Drift <= 0 {
 		opts.Drift = 2 * time.Minute
@@ -71,7 +77,28 @@ func (n *Node) Doctor(ctx context.Context, opts DoctorOptions) ([]Check, error) 
 		add(checkPending(peers))
 	}
 	add(n.checkBudget())
+	add(n.checkBackup(opts))
 	return out, nil
+}
+
+func (n *Node) checkBackup(opts DoctorOptions) Check {
+	c := Check{Name: "backup"}
+	at, file, ok := n.LastBackup()
+	switch {
+	case !n.HasBackupKey():
+		c.Status, c.Found = CheckWarn, "this network has no backup key yet, so no backup can be written"
+		c.Advice = "on the admin's laptop: floe backup key new --out FILE (keep the file offline), then sync"
+	case !ok:
+		c.Status, c.Found = CheckWarn, "this laptop has never written a backup"
+		c.Advice = "plug in a USB drive and run 'floe backup --into FOLDER', or leave 'floe node run --backup-dir FOLDER' running"
+	case n.now().Sub(at) > opts.BackupAge:
+		c.Status = CheckWarn
+		c.Found = fmt.Sprintf("the last backup, %s, is %d days old", file, int(n.now().Sub(at).Hours()/24))
+		c.Advice = "write a new one: 'floe backup --into FOLDER' (a laptop lost today would lose what was written since)"
+	default:
+		c.Status, c.Found = CheckOK, fmt.Sprintf("last backup %s, %s", at.Format("2006-01-02 15:04 UTC"), file)
+	}
+	return c
 }
 
 func (n *Node) checkStore(ctx context.Context, opts DoctorOptions) Check {

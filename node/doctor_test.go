@@ -36,12 +36,29 @@ func doctor(t *testing.T, n *node.Node) []node.Check {
 
 // A laptop just synced with its hub: every check is well.
 func TestDoctorHealthyNode(t *testing.T) {
-	_, a, _, b := pairNodes(t)
+	ha, a, _, b := pairNodes(t)
 	addDirectory(t, b, 5, 30)
 	if err := a.AddPeer(node.Peer{Device: b.ID(), Name: "hub"}); err != nil {
 		t.Fatal(err)
 	}
 	syncPipe(t, a, b)
+	if c := checkOf(t, doctor(t, a), "backup"); c.Status != node.CheckWarn || !strings.Contains(c.Found, "no backup key") {
+		t.Fatalf("before any backup key: %+v", c)
+	}
+	k, err := a.MakeBackupKey(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.PublishBackupKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	syncPipe(t, a, b) // the key goes to the hub as well
+	if c := checkOf(t, doctor(t, a), "backup"); c.Status != node.CheckWarn || !strings.Contains(c.Found, "never written a backup") {
+		t.Fatalf("with a key and no backup: %+v", c)
+	}
+	if _, err := a.BackupInto(ctx, t.TempDir(), 2); err != nil {
+		t.Fatal(err)
+	}
 	cs := doctor(t, a)
 	for _, c := range cs {
 		if c.Status != node.CheckOK {
@@ -50,6 +67,11 @@ func TestDoctorHealthyNode(t *testing.T) {
 	}
 	if c := checkOf(t, cs, "store"); !strings.Contains(c.Found, "every row checks out") {
 		t.Errorf("store: %+v", c)
+	}
+	// Nine days on, the backup is old.
+	ha.clock.t = ha.clock.t.Add(9 * 24 * time.Hour)
+	if c := checkOf(t, doctor(t, a), "backup"); c.Status != node.CheckWarn || !strings.Contains(c.Found, "9 days old") {
+		t.Errorf("a backup 9 days old: %+v", c)
 	}
 }
 

@@ -49,6 +49,10 @@ type Config struct {
 	// Sync, if set, runs the sync daemon (node.Run) while the node is
 	// unlocked, so the laptop syncs with its peers while the app is open.
 	Sync *node.DaemonOptions
+	// Backups, if set, writes scheduled backups while the node is
+	// unlocked. A backup asked for by 'floe backup' from another window
+	// is written whether or not this is set.
+	Backups *node.BackupSchedule
 }
 
 // Server serves the API for one node directory.

@@ -102,6 +102,9 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	add("floe_sync_entries_sent_total", "counter", "Entries sent by sync.", float64(c.EntriesOut))
 	add("floe_sync_entries_refused_total", "counter", "Entries refused: their authors were not allowed to write them.", float64(c.Refused))
 	add("floe_sync_entries_held_back_total", "counter", "Entries held back: stamped too far ahead of this clock.", float64(c.HeldBack))
+	if t, _, ok := n.LastBackup(); ok {
+		add("floe_last_backup_timestamp_seconds", "gauge", "When this node last wrote a backup file.", float64(t.Unix()))
+	}
 	writeMetrics(w, ms)
 }
 

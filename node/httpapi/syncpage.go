@@ -37,14 +37,23 @@ type syncEvent struct {
 // startDaemon runs the sync daemon for n, if configured; called with s.mu
 // held, right after the node is opened.
 func (s *Server) startDaemon(n *node.Node) {
-	if s.cfg.Sync == nil {
-		return
-	}
 	d := &s.sync
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel, d.done, d.wake = cancel, make(chan struct{}), make(chan struct{}, 1)
+	// Backups: those 'floe backup' asks for from another window, and
+	// the schedule, if any. They stop with the daemon, before the lock.
+	var wg sync.WaitGroup
+	wg.Go(func() { n.ServeBackupRequests(ctx, 500*time.Millisecond) })
+	if b := s.cfg.Backups; b != nil {
+		wg.Go(func() { n.RunBackups(ctx, *b) })
+	}
+	if s.cfg.Sync == nil {
+		done := d.done
+		go func() { wg.Wait(); close(done) }()
+		return
+	}
 	d.running, d.err, d.addrs = true, "", nil
 	if d.last == nil {
 		d.last = map[string]syncEvent{}
@@ -78,6 +87,7 @@ func (s *Server) startDaemon(n *node.Node) {
 	done := d.done
 	go func() {
 		defer close(done)
+		defer wg.Wait()
 		err := n.Run(ctx, opts)
 		d.mu.Lock()
 		defer d.mu.Unlock()
