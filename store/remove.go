@@ -12,7 +12,7 @@ import (
 )
 
 // Remove deletes the kept entries with the given hashes, as if they had
-// never been applied: each entry's 'e', 'r', 's' and 'x' rows, the 'c' row
+// never been applied: each entry's 'e', 'r', 'o' and 'x' rows, the 'c' row
 // of a field that is no longer in conflict without it, and the entry's
 // hash in the digest of the state row. It exists for revocation: every node
 // forgets the entries a revoked device wrote after its revocation, and

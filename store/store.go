@@ -360,25 +360,7 @@ func openData(dir string, master []byte, opts Options, create bool) (s *Store, e
 		return nil, s.classifyOpenError(err)
 	}
 	s.db = db
-	if create {
-		err = s.initMeta()
-	} else {
-		var layout uint
-		var up *upgradeRow
-		layout, up, err = s.checkMeta()
-		if err == nil && (layout < LayoutVersion || up != nil) {
-			err = s.upgrade(layout, up)
-		}
-		if err == nil {
-			err = s.checkIndex()
-		}
-	}
-	if err == nil && s.unsealed {
-		// No seal vouches for the files: have badger check every block
-		// now, since later it would hide a bad one (see keys.go).
-		s.log.Warn("the store was not closed cleanly last time (no shutdown seal); checking its tables")
-		err = s.verifyTables()
-	}
+	err = s.prepare(create)
 	if err != nil {
 		db.Close()
 		if refusedClean(err) && !s.unsealed {
@@ -391,6 +373,33 @@ func openData(dir string, master []byte, opts Options, create bool) (s *Store, e
 		return nil, err
 	}
 	return s, nil
+}
+
+// prepare writes the store's own rows of a new store, or checks those of
+// an existing one, upgrading an older layout.
+func (s *Store) prepare(create bool) error {
+	if create {
+		return s.initMeta()
+	}
+	if s.unsealed {
+		// No seal vouches for the files: have badger check every block
+		// now, since later it would hide a bad one (see keys.go), and
+		// before an upgrade or an index rebuild reads them all.
+		s.log.Warn("the store was not closed cleanly last time (no shutdown seal); checking its tables")
+		if err := s.verifyTables(); err != nil {
+			return err
+		}
+	}
+	layout, up, err := s.checkMeta()
+	if err != nil {
+		return err
+	}
+	if layout < LayoutVersion || up != nil {
+		if err := s.upgrade(layout, up); err != nil {
+			return err
+		}
+	}
+	return s.checkIndex()
 }
 
 // refusedClean reports whether err refused an open before anything was

@@ -20,7 +20,7 @@ import (
 type VerifyReport struct {
 	Entries    int // 'e' rows
 	RecordRows int // 'r' rows
-	SyncRows   int // 's' rows
+	SyncRows   int // 'o' rows: the sync-order index
 	SearchRows int // 'x' rows
 	MetaRows   int // 'm' rows
 	Chunks     int // 'b' rows: blob chunks
