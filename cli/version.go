@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"github.com/floe-north/floe/fieldkit"
+	"github.com/floe-north/floe/node"
 	"github.com/floe-north/floe/store"
 	sp "github.com/floe-north/floe/syncproto"
 )
@@ -38,6 +39,7 @@ type VersionInfo struct {
 	SyncProtocol      int `json:"sync_protocol"`
 	BundleFormat      int `json:"bundle_format"`
 	PackFormat        int `json:"pack_format"`
+	BackupFormat      int `json:"backup_format"`
 }
 
 // BuildVersion describes this build.
@@ -47,6 +49,7 @@ func BuildVersion() VersionInfo {
 		StoreLayout: store.LayoutVersion, StoreLayoutOldest: store.OldestLayout,
 		EntryFormat: sp.EntryFormat, SyncProtocol: sp.ProtocolVersion,
 		BundleFormat: fieldkit.BundleFormat, PackFormat: fieldkit.PackFormat,
+		BackupFormat: node.BackupFormatVersion,
 	}
 	if v.Commit == "" {
 		v.Commit = vcsCommit()
@@ -108,5 +111,6 @@ func (*versionCmd) Run(ctx context.Context, env *Env, args []string) error {
 	env.Printf("sync protocol  %d\n", v.SyncProtocol)
 	env.Printf("bundle format  %d\n", v.BundleFormat)
 	env.Printf("pack format    %d\n", v.PackFormat)
+	env.Printf("backup format  %d\n", v.BackupFormat)
 	return nil
 }

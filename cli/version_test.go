@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/floe-north/floe/fieldkit"
+	"github.com/floe-north/floe/node"
 	"github.com/floe-north/floe/store"
 	sp "github.com/floe-north/floe/syncproto"
 )
@@ -27,8 +28,9 @@ func TestVersionShowsEveryFormat(t *testing.T) {
 		"version": "1.2.0", "commit": "0123abcd",
 		"store_layout": float64(store.LayoutVersion), "entry_format": float64(sp.EntryFormat),
 		"sync_protocol": float64(sp.ProtocolVersion), "bundle_format": float64(fieldkit.BundleFormat), "pack_format": float64(fieldkit.PackFormat),
+		"backup_format": float64(node.BackupFormatVersion),
 	}
-	keys := []string{"version", "commit", "go", "os_arch", "store_layout", "entry_format", "sync_protocol", "bundle_format", "pack_format"}
+	keys := []string{"version", "commit", "go", "os_arch", "store_layout", "entry_format", "sync_protocol", "bundle_format", "pack_format", "backup_format"}
 	var have []string
 	for k := range got {
 		have = append(have, k)

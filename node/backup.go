@@ -49,10 +49,13 @@ import (
 // BackupGroup is the key group whose epochs are backup public keys.
 const BackupGroup = "backup"
 
+// BackupFormatVersion is the backup file's format version.
+const BackupFormatVersion = 1
+
 // The backup file's layout. Never change these: add a version.
 const (
 	backupMagic     = "FLOE-BKP"
-	backupVersion   = 1
+	backupVersion   = BackupFormatVersion
 	backupHeaderLen = 8 + 2 + 16 + 32 + 8 + 4 + 8 + 32
 	backupFrame     = 64 << 10 // plaintext bytes in every frame but the last
 	backupSealed    = backupFrame + chacha20poly1305.Overhead
