@@ -279,7 +279,7 @@ func (s *Server) Serve(ctx context.Context, addr string, started func(url string
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+	srv := &http.Server{Handler: localGuard(s.Handler()), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 	if started != nil {
 		started("http://" + l.Addr().String())
 	}

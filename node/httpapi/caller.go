@@ -87,13 +87,16 @@ func (c caller) allows(p perm) bool {
 	switch p {
 	case permLaptop:
 		return c.Laptop()
-	case permReveal:
+	case permReveal, permMembers:
 		// Phones never reveal: a reveal needs the passphrase typed on
-		// the laptop, and the audit names the laptop's device.
+		// the laptop, and the audit names the laptop's device. Nor do
+		// they admit, invite or revoke: that uses the network's root
+		// key, and an admitted device of a thief's choosing could join
+		// the shelter audience.
 		if !c.Laptop() {
 			return false
 		}
-	case permReports, permMembersRead, permMembers, permPacks:
+	case permReports, permMembersRead, permPacks:
 		// These cover the whole node, not an area: a phone limited to
 		// areas does not reach them.
 		if !c.Laptop() && c.Areas != nil {
@@ -111,7 +114,7 @@ func (c caller) check(p perm) error {
 	who := "this laptop's role (" + c.Role + ")"
 	if !c.Laptop() {
 		who = "the paired device " + c.Device + " (role " + c.Role + ")"
-		if p == permLaptop || p == permReveal {
+		if p == permLaptop || p == permReveal || p == permMembers {
 			return fail(http.StatusForbidden, "wrong_role", "%s may not %s: only the laptop's own session may", who, permNames[p])
 		}
 	}

@@ -28,6 +28,8 @@ func TestCallerPermissions(t *testing.T) {
 		{"a phone", phone, permReveal, false},
 		{"a phone", phone, permLaptop, false},
 		{"a phone", phone, permReports, true},
+		{"an admin's phone", caller{Device: "phone", Role: node.RoleAdmin}, permMembers, false},
+		{"an admin's phone", caller{Device: "phone", Role: node.RoleAdmin}, permMembersRead, true},
 		{"a phone", phone, permWriteOutreach, true},
 		{"a phone with areas", areaPhone, permReports, false},
 		{"a phone with areas", areaPhone, permMembersRead, false},

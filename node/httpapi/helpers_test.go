@@ -60,7 +60,7 @@ func newFixture(t *testing.T) *fixture {
 func serveFixture(t *testing.T, dir string, opts node.Options, now time.Time) *fixture {
 	f := &fixture{t: t, now: now}
 	f.srv = New(Config{Dir: dir, Options: opts, Now: func() time.Time { return f.now }})
-	f.ts = httptest.NewServer(f.srv.Handler())
+	f.ts = httptest.NewServer(localGuard(f.srv.Handler())) // as Serve does
 	t.Cleanup(func() { f.ts.Close(); f.srv.Close() })
 	return f
 }
