@@ -18,8 +18,11 @@ import (
 // (certificates, revocations, key epochs) and urgent referrals go, in
 // both directions; everything else, attachments included, waits for the
 // next day. A session that starts with budget left stops sending the
-// lower lanes when it would go over, so a day overshoots by at most one
-// batch of urgent entries and the reconciliation's own few hundred bytes.
+// lower lanes when it would go over. A day can still overshoot: by the
+// urgent lanes, the reconciliation's own messages, and what is in flight
+// when both sides send at once (each counts what it received so far, a
+// few frames of 64 KiB at most). Sessions at the same time share the
+// remainder (reserveBudget), so they do not each spend it.
 
 const (
 	metaDailyBytes = "settings/daily-bytes"
@@ -147,4 +150,29 @@ func (n *Node) spend(peer sp.DeviceID, bytes int64) {
 	if err != nil {
 		n.log.Warn("could not count the session against the daily budget", "err", err)
 	}
+}
+
+// reserveBudget gives a starting session what is left of today's budget,
+// less what sessions running now have been given, so that sessions at
+// the same time (an incoming one beside an outgoing one) cannot each
+// spend the whole remainder. settle counts what the session used and
+// frees its reservation. capped is false without a budget.
+func (n *Node) reserveBudget(peer sp.DeviceID) (allowance int64, capped bool, settle func(used int64), err error) {
+	b, err := n.Budget()
+	if err != nil {
+		return 0, false, nil, err
+	}
+	if b.DailyBytes == 0 {
+		return 0, false, func(used int64) { n.spend(peer, used) }, nil
+	}
+	n.budgetMu.Lock()
+	allowance = max(b.Remaining-n.reserved, 0)
+	n.reserved += allowance
+	n.budgetMu.Unlock()
+	return allowance, true, func(used int64) {
+		n.budgetMu.Lock()
+		n.reserved -= allowance
+		n.budgetMu.Unlock()
+		n.spend(peer, used)
+	}, nil
 }

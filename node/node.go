@@ -60,6 +60,7 @@ type Node struct {
 	kmu        sync.Mutex               // guards keys
 	keys       map[string][]byte        // unwrapped group secrets, dropped by Lock
 	budgetMu   sync.Mutex               // serializes the daily budget's counters
+	reserved   int64                    // budget given to sessions running now (budgetMu)
 	counters   counters                 // since the node opened, for metrics
 }
 

@@ -160,12 +160,14 @@ func (n *Node) SyncStream(ctx context.Context, rw io.ReadWriter, initiator bool,
 	if initiator {
 		rand.Read(cfg.Salt[:])
 	}
-	if b, err := n.Budget(); err != nil {
+	allowance, capped, settle, err := n.reserveBudget(peer)
+	if err != nil {
 		return res, err
-	} else if b.DailyBytes > 0 {
-		cfg.Capped, cfg.Allowance = true, b.Remaining
-		if b.Spent {
-			log.Info("today's sync budget is spent: only membership and urgent referrals go", "budget", b.DailyBytes)
+	}
+	if capped {
+		cfg.Capped, cfg.Allowance = true, allowance
+		if allowance == 0 {
+			log.Info("no sync budget left for this session today: only membership and urgent referrals go")
 		}
 	}
 	s := sp.NewSession(cfg)
@@ -201,7 +203,7 @@ func (n *Node) SyncStream(ctx context.Context, rw io.ReadWriter, initiator bool,
 	sessionErr := Drive(ctx, rw, s, apply, dopts)
 	res.Stats = s.Stats()
 	res.Duration = time.Since(start)
-	n.spend(peer, res.Stats.In.Total()+res.Stats.Out.Total()+int64(res.Blobs.BytesIn+res.Blobs.BytesOut))
+	settle(res.Stats.In.Total() + res.Stats.Out.Total() + int64(res.Blobs.BytesIn+res.Blobs.BytesOut))
 	n.recordSession(ctx, peer, &res, sessionErr, digest, snapshot, received)
 	if res.Stats.Applied > 0 {
 		if _, err := n.Maintain(ctx); err != nil {
