@@ -150,7 +150,7 @@ func (c *backupCmd) write(ctx context.Context, env *Env) error {
 func (c *backupCmd) writeHere(ctx context.Context, env *Env, req node.BackupRequest) (node.BackupInfo, error) {
 	n, err := env.Open(ctx)
 	if errors.Is(err, store.ErrLocked) {
-		return node.BackupInfo{}, fmt.Errorf("%w; a program that does not write backups when asked (floe serve?) has the node open: stop it for the backup, or back up while 'floe node run' runs instead", err)
+		return node.BackupInfo{}, fmt.Errorf("%w; another program has the node open and did not answer (a 'floe serve' that is locked writes no backups: unlock it in the browser, or stop it for the backup)", err)
 	}
 	if err != nil {
 		return node.BackupInfo{}, err

@@ -1643,7 +1643,17 @@ func (n *Node) ServeBackupRequests(ctx context.Context, every time.Duration) {
 		ab, _ := json.Marshal(ans)
 		res := filepath.Join(dir, backupResultFile)
 		if err := os.WriteFile(res+".tmp", ab, 0o600); err == nil {
-			os.Rename(res+".tmp", res)
+			// On Windows the rename fails while the asker has the old
+			// answer open: try a few times rather than lose this one.
+			for try := 0; try < 20; try++ {
+				if err = os.Rename(res+".tmp", res); err == nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err != nil {
+				n.log.Warn("could not hand the backup's answer to the program that asked", "err", err)
+			}
 		}
 	}
 }

@@ -368,6 +368,14 @@ func (s *Server) lock(context.Context, *node.Node, *http.Request) (int, any, err
 
 func (s *Server) status(ctx context.Context, n *node.Node, _ *http.Request) (int, any, error) {
 	st, err := n.Status(ctx)
+	if !callerOf(ctx).Laptop() {
+		// A phone needs no path on the laptop (it often holds a
+		// person's name) nor where the peers are.
+		st.Dir = ""
+		for i := range st.Peers {
+			st.Peers[i].Addrs = nil
+		}
+	}
 	return http.StatusOK, st, err
 }
 

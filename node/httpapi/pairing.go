@@ -635,7 +635,7 @@ func (s *Server) makePairCode(n *node.Node, req pairingReq) (pairingCodeView, er
 	}
 	pc := &pairCode{code: code, name: name, role: req.Role, areas: areas, days: days, expires: now.Add(PairCodeLife)}
 	s.pair.codes = append(s.pair.codes, pc)
-	s.log.Info("pairing: made a code", "name", name, "role", req.Role, "areas", areas, "days", days)
+	s.log.Info("pairing: made a code", "role", req.Role, "areas", areas, "days", days)
 	return pairingCodeView{Code: code[:5] + "-" + code[5:], Expires: pc.expires, Fingerprint: fp, URL: s.pair.lanURL}, nil
 }
 
@@ -759,7 +759,7 @@ func (s *Server) apiPair(ctx context.Context, _ *node.Node, r *http.Request) (in
 	}
 	pc.used = true
 	s.deviceUse = now
-	s.log.Info("pairing: paired a phone", "name", d.Name, "token_id", d.ID, "role", d.Role, "areas", d.Areas, "expires", d.Expires)
+	s.log.Info("pairing: paired a phone", "token_id", d.ID, "role", d.Role, "areas", d.Areas, "expires", d.Expires)
 	return http.StatusCreated, pairResp{Token: tok, TokenID: d.ID, Name: d.Name, Role: d.Role, Areas: d.Areas, Expires: d.Expires, Fingerprint: fp}, nil
 }
 
@@ -897,7 +897,7 @@ func (s *Server) revokePaired(id string) (pairedView, error) {
 		if err := savePairedDevices(s.n, ds, now); err != nil {
 			return pairedView{}, err
 		}
-		s.log.Info("pairing: revoked a phone", "name", ds[i].Name, "token_id", id)
+		s.log.Info("pairing: revoked a phone", "token_id", id)
 	}
 	return ds[i].view(now), nil
 }

@@ -180,6 +180,12 @@ func (s *Server) syncRoutes(mux *http.ServeMux) {
 
 func (s *Server) apiSync(ctx context.Context, n *node.Node, _ *http.Request) (int, any, error) {
 	st, err := s.syncState(ctx, n)
+	if !callerOf(ctx).Laptop() {
+		st.Daemon.Addrs = nil // where this laptop listens is not a phone's business
+		for i := range st.Peers {
+			st.Peers[i].Addrs = nil
+		}
+	}
 	return http.StatusOK, st, err
 }
 
