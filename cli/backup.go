@@ -331,18 +331,11 @@ func (c *restoreCmd) Run(ctx context.Context, env *Env, args []string) error {
 	}
 	opts := node.RestoreOptions{Options: nodeOptions(), NewDevice: c.newDevice}
 	if c.join != "" {
-		b, err := readSmallFile(c.join, node.MaxInviteLen)
+		inv, err := readJoin(c.join, c.out, "restored")
 		if err != nil {
 			return err
 		}
-		inv, err := node.DecodeInvite(b)
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.join, err)
-		}
-		opts.Join = &inv
-		if _, err := os.Stat(c.out); err == nil {
-			return fmt.Errorf("%s already exists; give another --out; nothing was restored", c.out)
-		}
+		opts.Join = inv
 	}
 	f, err := os.Open(path)
 	if err != nil {

@@ -72,18 +72,11 @@ func (c *initCmd) Run(ctx context.Context, env *Env, args []string) error {
 		return usagef("floe init --help", "--audience is shelter or none")
 	}
 	if c.join != "" {
-		b, err := readSmallFile(c.join, node.MaxInviteLen)
+		inv, err := readJoin(c.join, c.out, "created")
 		if err != nil {
 			return err
 		}
-		inv, err := node.DecodeInvite(b)
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.join, err)
-		}
-		opts.Join = &inv
-		if _, err := os.Stat(c.out); err == nil {
-			return fmt.Errorf("%s already exists; give another --out; nothing was created", c.out)
-		}
+		opts.Join = inv
 	}
 	dir, err := env.Dir()
 	if err != nil {
@@ -380,4 +373,22 @@ func (c *passphraseCmd) Run(ctx context.Context, env *Env, args []string) error 
 	}
 	env.Printf("passphrase changed for %s\n", dir)
 	return nil
+}
+
+// readJoin reads the invite a new device joins with, and checks that the
+// join request's file (out) is not there yet; what says what a refusal
+// leaves undone ("created", "restored").
+func readJoin(invite, out, what string) (*node.Invite, error) {
+	b, err := readSmallFile(invite, node.MaxInviteLen)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := node.DecodeInvite(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", invite, err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		return nil, fmt.Errorf("%s already exists; give another --out; nothing was %s", out, what)
+	}
+	return &inv, nil
 }
