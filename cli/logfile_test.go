@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // The log rotates by size and keeps only the newest files: a service that
@@ -57,5 +62,41 @@ func TestLogRotates(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(path); string(b) != "start 0\nstart 1\n" {
 		t.Errorf("reopening lost the current file: %q", b)
+	}
+}
+
+// floe node run --log-file writes JSON lines into the file, not stderr.
+func TestNodeRunLogsToAFile(t *testing.T) {
+	c := newCLI(t)
+	c.ok("init")
+	logPath := filepath.Join(t.TempDir(), "floe.log")
+	var out, errb bytes.Buffer
+	var wg sync.WaitGroup
+	var code int
+	wg.Go(func() {
+		io := IO{In: strings.NewReader(""), Out: &out, Err: &errb, Getenv: func(k string) string { return c.env[k] }, IsTerminal: func() bool { return false }}
+		code = Main(context.Background(), []string{"node", "run", "--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", freePort(t)), "--log-file", logPath}, io)
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, _ := os.ReadFile(logPath); strings.Contains(string(b), `"msg":"node running"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no 'node running' line in the log file")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.ok("lock")
+	wg.Wait()
+	if code != 0 || strings.Contains(errb.String(), "node running") {
+		t.Fatalf("exit %d; stderr: %s", code, errb.String())
+	}
+	b, _ := os.ReadFile(logPath)
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil || m["level"] == nil {
+			t.Fatalf("not a JSON log line: %q", line)
+		}
 	}
 }

@@ -310,6 +310,7 @@ type nodeCmd struct {
 	listen   multiFlag
 	interval time.Duration
 	verbose  bool
+	logFile  string
 	daily    bytesFlag
 	// Scheduled backups (cli/backup.go).
 	backupDir   string
@@ -320,15 +321,16 @@ type nodeCmd struct {
 func (*nodeCmd) Name() string     { return "node" }
 func (*nodeCmd) Synopsis() string { return "run the node: serve peers and sync with them (node run)" }
 func (*nodeCmd) Usage() string {
-	return `Usage: floe node run [--listen ADDR]... [--interval D] [--daily-bytes N] [--verbose]
+	return `Usage: floe node run [--listen ADDR]... [--interval D] [--daily-bytes N] [--verbose] [--log-file FILE]
                      [--backup-dir FOLDER [--backup-every D] [--backup-keep N]]
 
 Runs the node until interrupted (Ctrl-C) or locked ('floe lock' from
 another window: the store closes and the keys are dropped from memory). It listens for sync sessions
 from known peers and syncs with every peer that has an address, every
 interval (default 5m), backing off while one cannot be reached (the wait
-doubles, up to an hour). It logs to stderr; logs never hold record
-content.
+doubles, up to an hour). It logs to stderr, or with --log-file FILE to
+a file of JSON lines that rotates at 10 MiB, keeping 5 old files; logs
+never hold record content.
 
 --listen sets where to listen; the default, ` + node.DefaultDaemonListen + `, is
 this laptop only. To let other laptops on the community network reach
@@ -358,6 +360,7 @@ func (c *nodeCmd) Flags(fs *flag.FlagSet) {
 	fs.Var(&c.daily, "daily-bytes", "the daily sync budget for a metered link (bytes, or 50MB); 0 removes it")
 	fs.DurationVar(&c.interval, "interval", 5*time.Minute, "how often to sync with each peer")
 	fs.BoolVar(&c.verbose, "verbose", false, "log each step")
+	fs.StringVar(&c.logFile, "log-file", "", "log to this file (JSON lines, rotated at 10 MiB, 5 kept) instead of stderr")
 	fs.StringVar(&c.backupDir, "backup-dir", "", "write scheduled encrypted backups into this folder")
 	fs.DurationVar(&c.backupEvery, "backup-every", 24*time.Hour, "with --backup-dir: how often")
 	fs.IntVar(&c.backupKeep, "backup-keep", 7, "with --backup-dir: how many of this laptop's backups to keep")
@@ -373,7 +376,11 @@ func (c *nodeCmd) Run(ctx context.Context, env *Env, args []string) error {
 	if c.verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(env.IO.Err, &slog.HandlerOptions{Level: level}))
+	log, closeLog, err := daemonLogger(env, c.logFile, level)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
 	dir, err := env.Dir()
 	if err != nil {
 		return err
